@@ -1,0 +1,107 @@
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { openBackend } from '../backends.js';
+import type { HostBackend } from '../core/backend.js';
+import { CesoError, isCesoError } from '../core/errors.js';
+import { configureLogger, LOG_LEVELS, type LogLevel } from '../core/log.js';
+import { loadConfig } from '../config/load.js';
+import { resolveTarget, type HostTarget } from '../config/resolve.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
+
+/**
+ * Every ceso command: global flags, config and host resolution, one backend per invocation,
+ * and one place where errors become output and exit codes (from the table in core/errors).
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    config: Flags.string({
+      description: 'Configuration file (default ~/.ceso/config.yaml, or $CESO_CONFIG)',
+      helpGroup: 'GLOBAL',
+    }),
+    host: Flags.string({
+      description: 'Named host from the configuration (default: defaultHost, else the top-level esxi section)',
+      helpGroup: 'GLOBAL',
+    }),
+    'log-level': Flags.option({
+      options: LOG_LEVELS,
+      default: 'warn' as LogLevel,
+      description: 'Log verbosity on stderr',
+      helpGroup: 'GLOBAL',
+    })(),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected args!: BaseArgs<T>;
+  private cachedTarget: HostTarget | undefined;
+
+  override async init(): Promise<void> {
+    await super.init();
+    const { args, flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as BaseFlags<T>;
+    this.args = args as BaseArgs<T>;
+    configureLogger(this.flags['log-level']);
+  }
+
+  /** The host this invocation acts on, after flags, environment and file are merged. */
+  protected target(): HostTarget {
+    this.cachedTarget ??= resolveTarget(loadConfig(this.flags.config), { host: this.flags.host });
+    return this.cachedTarget;
+  }
+
+  /** Runs one operation on the host's backend and always releases the connection. */
+  protected async withBackend<R>(operation: (backend: HostBackend) => Promise<R>): Promise<R> {
+    const backend = await openBackend(this.target());
+    try {
+      return await operation(backend);
+    } finally {
+      await backend.close();
+    }
+  }
+
+  /** Human output goes to stdout only when --json is off. */
+  protected print(text: string): void {
+    if (!this.jsonEnabled()) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  override async catch(error: unknown): Promise<void> {
+    const failure = toCesoError(error);
+    process.exitCode = failure.exitCode;
+    if (this.jsonEnabled()) {
+      process.stdout.write(`${JSON.stringify({ error: failure.toJSON() }, null, 2)}\n`);
+      return;
+    }
+    const lines = [`Error: ${failure.message}`];
+    if (failure.hint !== undefined) lines.push(`Hint: ${failure.hint}`);
+    process.stderr.write(`${lines.join('\n')}\n`);
+  }
+
+  protected override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  }
+}
+
+/** Parse failures of oclif are usage errors; anything unknown is an unexpected error (exit 1). */
+export function toCesoError(error: unknown): CesoError {
+  if (isCesoError(error)) return error;
+  const oclifError = error as { oclif?: { exit?: number }; parse?: unknown; message?: string; name?: string };
+  const message = oclifError?.message ?? String(error);
+  if (oclifError?.parse !== undefined || oclifError?.oclif?.exit === 2 || /Error$/.test(oclifError?.name ?? '') && /flag|argument|Expected/i.test(message)) {
+    return new CesoError('INVALID_INPUT', firstLine(message), { hint: 'See --help for the flags and arguments this command takes' });
+  }
+  return new CesoError('INTERNAL', message, {
+    hint: 'This is a bug in ceso: run again with --log-level debug and report the output',
+  });
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
+}

@@ -1,0 +1,121 @@
+/** The VM as ceso reports it, whichever path (API or SSH) read it. Unknown values are null. */
+
+export type PowerState = 'poweredOn' | 'poweredOff' | 'suspended';
+export type VmStatus = 'running' | 'stopped' | 'suspended';
+export type Via = 'api' | 'ssh';
+
+export const MARKER_PREFIX = 'ceso.';
+export const MARKERS = {
+  managed: 'ceso.managed',
+  createdAt: 'ceso.createdAt',
+  template: 'ceso.template',
+  expiresAt: 'ceso.expiresAt',
+} as const;
+
+export interface VmSummary {
+  name: string;
+  /** The managed object id (the vmid on a standalone host). */
+  id: string;
+  uuid: string | null;
+  status: VmStatus | null;
+  powerState: PowerState | null;
+  cpu: number | null;
+  memoryMB: number | null;
+  ip: string | null;
+  guestId: string | null;
+  managed: boolean;
+  expiresAt: string | null;
+}
+
+export interface VmDisk {
+  label: string | null;
+  file: string;
+  capacityGB: number | null;
+  thin: boolean | null;
+}
+
+export interface VmNic {
+  label: string | null;
+  network: string | null;
+  mac: string | null;
+  type: string | null;
+}
+
+export interface VmSnapshot {
+  name: string;
+  id: string | null;
+  description: string | null;
+  createdAt: string | null;
+  state: string | null;
+  current: boolean;
+  children: VmSnapshot[];
+}
+
+export interface GuestinfoKey {
+  key: string;
+  bytes: number;
+}
+
+export interface VmDetails extends VmSummary {
+  vmxPath: string | null;
+  datastore: string | null;
+  firmware: string | null;
+  disks: VmDisk[];
+  nics: VmNic[];
+  snapshots: VmSnapshot[];
+  annotation: string | null;
+  /** guestinfo.* keys present: names and sizes, never values. */
+  guestinfo: GuestinfoKey[];
+  /** ceso.* extraConfig markers. */
+  markers: Record<string, string>;
+}
+
+export interface VmSelector {
+  name?: string;
+  id?: string;
+}
+
+export function statusOf(powerState: PowerState | null): VmStatus | null {
+  switch (powerState) {
+    case 'poweredOn':
+      return 'running';
+    case 'poweredOff':
+      return 'stopped';
+    case 'suspended':
+      return 'suspended';
+    default:
+      return null;
+  }
+}
+
+export function toPowerState(value: string | undefined): PowerState | null {
+  return value === 'poweredOn' || value === 'poweredOff' || value === 'suspended' ? value : null;
+}
+
+/** Splits `[datastore1] web1/web1.vmx` into its datastore and path. */
+export function parseDatastorePath(path: string): { datastore: string; path: string } | null {
+  const match = /^\[([^\]]*)\]\s*(.*)$/.exec(path);
+  return match ? { datastore: match[1] as string, path: match[2] as string } : null;
+}
+
+/** Reads ceso's markers and guestinfo sizes out of a VM's extraConfig. */
+export function markersOf(extraConfig: ReadonlyMap<string, string>): {
+  managed: boolean;
+  expiresAt: string | null;
+  markers: Record<string, string>;
+  guestinfo: GuestinfoKey[];
+} {
+  const markers: Record<string, string> = {};
+  const guestinfo: GuestinfoKey[] = [];
+  for (const [key, value] of extraConfig) {
+    if (key.startsWith(MARKER_PREFIX)) markers[key] = value;
+    else if (key.startsWith('guestinfo.')) guestinfo.push({ key, bytes: Buffer.byteLength(value) });
+  }
+  guestinfo.sort((a, b) => a.key.localeCompare(b.key));
+  return {
+    managed: markers[MARKERS.managed] === 'true',
+    expiresAt: markers[MARKERS.expiresAt] ?? null,
+    markers,
+    guestinfo,
+  };
+}

@@ -1,0 +1,217 @@
+import { selectOne } from '../../core/select.js';
+import {
+  markersOf,
+  parseDatastorePath,
+  statusOf,
+  toPowerState,
+  type VmDetails,
+  type VmDisk,
+  type VmNic,
+  type VmSelector,
+  type VmSnapshot,
+  type VmSummary,
+} from '../../core/vm.js';
+import { MoRef, asArray, asBoolean, asMoRef, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
+import type { VimClient } from '../vim/client.js';
+import { inventoryTraversal, relation, retrieveProperties, type ObjectProperties } from '../vim/property-collector.js';
+
+const SUMMARY_PATHS = [
+  'name',
+  'config.uuid',
+  'runtime.powerState',
+  'config.hardware.numCPU',
+  'config.hardware.memoryMB',
+  'guest.ipAddress',
+  'config.guestId',
+  'config.extraConfig',
+];
+
+const DETAIL_PATHS = [
+  ...SUMMARY_PATHS,
+  'config.files.vmPathName',
+  'config.firmware',
+  'config.annotation',
+  'config.hardware.device',
+  'snapshot',
+  'guest.net',
+];
+
+/** Every VM with its summary fields, in ONE property-collector round trip (paged if the host pages). */
+export async function listVms(client: VimClient): Promise<VmSummary[]> {
+  const { rootFolder } = await client.connect();
+  const objects = await retrieveProperties(
+    client,
+    [{ obj: rootFolder, selectSet: inventoryTraversal() }],
+    [{ type: 'VirtualMachine', paths: SUMMARY_PATHS }],
+  );
+  return objects.map(summaryOf).sort(byNameThenId);
+}
+
+/** Finds a VM's reference by exact name (or id) with one cheap round trip over names only. */
+export async function findVm(client: VimClient, selector: VmSelector): Promise<{ ref: MoRef; name: string }> {
+  const { rootFolder } = await client.connect();
+  const objects = await retrieveProperties(
+    client,
+    [{ obj: rootFolder, selectSet: inventoryTraversal() }],
+    [{ type: 'VirtualMachine', paths: ['name'] }],
+  );
+  const candidates = objects.map((object) => ({ ref: object.ref, id: object.ref.value, name: asString(object.props.name) ?? '' }));
+  const chosen = selectOne(candidates, selector);
+  return { ref: chosen.ref, name: chosen.name };
+}
+
+export async function getVm(client: VimClient, selector: VmSelector): Promise<VmDetails> {
+  const { ref } = await findVm(client, selector);
+  return getVmByRef(client, ref);
+}
+
+/** A VM's details together with the names of its networks and datastores, in one round trip. */
+export async function getVmByRef(client: VimClient, ref: MoRef): Promise<VmDetails> {
+  const objects = await retrieveProperties(
+    client,
+    [
+      {
+        obj: ref,
+        selectSet: [relation('vmNetworks', 'VirtualMachine', 'network'), relation('vmDatastores', 'VirtualMachine', 'datastore')],
+      },
+    ],
+    [
+      { type: 'VirtualMachine', paths: DETAIL_PATHS },
+      { type: 'Network', paths: ['name'] },
+      { type: 'Datastore', paths: ['name'] },
+    ],
+  );
+  const vm = objects.find((object) => object.ref.type === 'VirtualMachine');
+  if (vm === undefined) return getVm(client, { id: ref.value });
+  const networkNames = new Map<string, string>();
+  for (const object of objects) {
+    if (object.ref.type !== 'VirtualMachine') networkNames.set(object.ref.value, asString(object.props.name) ?? object.ref.value);
+  }
+  return detailsOf(vm, networkNames);
+}
+
+function byNameThenId(a: VmSummary, b: VmSummary): number {
+  return a.name.localeCompare(b.name) || a.id.localeCompare(b.id, undefined, { numeric: true });
+}
+
+export function extraConfigOf(value: Decoded | undefined): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const option of asArray(value)) {
+    const entry = asObject(option);
+    const key = asString(entry.key);
+    if (key !== undefined) map.set(key, asString(entry.value) ?? '');
+  }
+  return map;
+}
+
+function summaryOf(object: ObjectProperties): VmSummary {
+  const { props } = object;
+  const powerState = toPowerState(asString(props['runtime.powerState']));
+  const { managed, expiresAt } = markersOf(extraConfigOf(props['config.extraConfig']));
+  return {
+    name: asString(props.name) ?? '',
+    id: object.ref.value,
+    uuid: asString(props['config.uuid']) ?? null,
+    status: statusOf(powerState),
+    powerState,
+    cpu: asNumber(props['config.hardware.numCPU']) ?? null,
+    memoryMB: asNumber(props['config.hardware.memoryMB']) ?? null,
+    ip: nonEmpty(asString(props['guest.ipAddress'])),
+    guestId: nonEmpty(asString(props['config.guestId'])),
+    managed,
+    expiresAt,
+  };
+}
+
+function detailsOf(object: ObjectProperties, networkNames: Map<string, string>): VmDetails {
+  const { props } = object;
+  const summary = summaryOf(object);
+  const vmxPath = nonEmpty(asString(props['config.files.vmPathName']));
+  const { markers, guestinfo } = markersOf(extraConfigOf(props['config.extraConfig']));
+  const devices = asArray(props['config.hardware.device']).map(asObject);
+  const disks: VmDisk[] = [];
+  const nics: VmNic[] = [];
+  for (const device of devices) {
+    const type = device._type ?? '';
+    const backing = asObject(device.backing);
+    const label = nonEmpty(asString(asObject(device.deviceInfo).label));
+    if (type === 'VirtualDisk') {
+      const bytes = asNumber(device.capacityInBytes) ?? (asNumber(device.capacityInKB) ?? 0) * 1024;
+      disks.push({
+        label,
+        file: asString(backing.fileName) ?? '',
+        capacityGB: bytes > 0 ? round(bytes / 1024 ** 3) : null,
+        thin: asBoolean(backing.thinProvisioned) ?? null,
+      });
+    } else if ('macAddress' in device || /^Virtual(E1000e?|Vmxnet\d?|Pcnet32|Sriov)/.test(type)) {
+      nics.push({
+        label,
+        network: networkNameOf(backing, networkNames),
+        mac: nonEmpty(asString(device.macAddress))?.toLowerCase() ?? null,
+        type: nicType(type),
+      });
+    }
+  }
+  return {
+    ...summary,
+    vmxPath,
+    datastore: vmxPath === null ? null : (parseDatastorePath(vmxPath)?.datastore ?? null),
+    firmware: nonEmpty(asString(props['config.firmware'])),
+    disks,
+    nics,
+    snapshots: snapshotTree(props.snapshot),
+    annotation: nonEmpty(asString(props['config.annotation'])),
+    guestinfo,
+    markers,
+  };
+}
+
+function networkNameOf(backing: ReturnType<typeof asObject>, networkNames: Map<string, string>): string | null {
+  const deviceName = nonEmpty(asString(backing.deviceName));
+  if (deviceName !== null) return deviceName;
+  const network = asMoRef(backing.network);
+  if (network !== undefined) return networkNames.get(network.value) ?? network.value;
+  const portgroupKey = asString(asObject(backing.port).portgroupKey);
+  if (portgroupKey !== undefined) return networkNames.get(portgroupKey) ?? portgroupKey;
+  return null;
+}
+
+function nicType(type: string): string {
+  const known: Record<string, string> = {
+    VirtualVmxnet3: 'vmxnet3',
+    VirtualVmxnet2: 'vmxnet2',
+    VirtualVmxnet: 'vmxnet',
+    VirtualE1000: 'e1000',
+    VirtualE1000e: 'e1000e',
+    VirtualPCNet32: 'pcnet32',
+    VirtualSriovEthernetCard: 'sriov',
+  };
+  return known[type] ?? type;
+}
+
+function snapshotTree(value: Decoded | undefined): VmSnapshot[] {
+  const info = asObject(value);
+  const current = asMoRef(info.currentSnapshot)?.value;
+  const walk = (list: Decoded | undefined): VmSnapshot[] =>
+    asArray(list).map((item) => {
+      const node = asObject(item);
+      return {
+        name: asString(node.name) ?? '',
+        id: asString(node.id) ?? null,
+        description: nonEmpty(asString(node.description)),
+        createdAt: nonEmpty(asString(node.createTime)),
+        state: nonEmpty(asString(node.state)),
+        current: current !== undefined && asMoRef(node.snapshot)?.value === current,
+        children: walk(node.childSnapshotList),
+      };
+    });
+  return walk(info.rootSnapshotList);
+}
+
+function nonEmpty(value: string | undefined): string | null {
+  return value === undefined || value === '' ? null : value;
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
