@@ -1,6 +1,10 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
+import { createInterface } from 'node:readline/promises';
 import { openBackend } from '../backends.js';
-import type { HostBackend } from '../core/backend.js';
+import type { HostBackend, Mutation } from '../core/backend.js';
+import { perform, type DryRunResult } from '../core/operations.js';
+import type { RenderedPlan } from '../core/plan.js';
+import { renderPlanText } from './render.js';
 import { CesoError, isCesoError } from '../core/errors.js';
 import { configureLogger, LOG_LEVELS, type LogLevel } from '../core/log.js';
 import { loadConfig } from '../config/load.js';
@@ -64,6 +68,60 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       return await operation(backend);
     } finally {
       await backend.close();
+    }
+  }
+
+  /**
+   * Plans a change, then (unless a dry run) runs it: progress on a terminal's stderr, Ctrl-C
+   * undoes what was made, and `confirm` may stop it before the first change.
+   */
+  protected async runMutation<R>(
+    mutation: Mutation<R>,
+    options: { dryRun: boolean; confirm?: (plan: RenderedPlan) => Promise<void> },
+  ): Promise<DryRunResult | (R & { durationMs: number })> {
+    const controller = new AbortController();
+    const interrupt = (): void => {
+      if (!controller.signal.aborted) process.stderr.write('\nInterrupted: undoing what was made (Ctrl-C again to abandon it)...\n');
+      else process.exit(130);
+      controller.abort();
+    };
+    process.on('SIGINT', interrupt);
+    process.on('SIGTERM', interrupt);
+    const showProgress = process.stderr.isTTY === true && !this.jsonEnabled();
+    try {
+      const result = await perform(mutation, {
+        dryRun: options.dryRun,
+        signal: controller.signal,
+        ...(options.confirm === undefined ? {} : { confirm: options.confirm }),
+        onStep: (index, total, description) => {
+          if (showProgress) process.stderr.write(`[${index}/${total}] ${description}\n`);
+        },
+        onProgress: (_step, percent) => {
+          if (showProgress) process.stderr.write(`\r      ${percent}%`);
+        },
+      });
+      if (options.dryRun) this.print(renderPlanText((result as DryRunResult).plan));
+      return result;
+    } finally {
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+    }
+  }
+
+  /** Destructive changes: --yes, or a yes typed on a terminal; never a prompt without one. */
+  protected async confirmDestruction(summary: string, yes: boolean): Promise<void> {
+    if (yes) return;
+    if (process.stdin.isTTY !== true || this.jsonEnabled()) {
+      throw new CesoError('CONFIRMATION_REQUIRED', `refusing to ${summary} without confirmation`, {
+        hint: 'Pass --yes to confirm (no terminal to ask on), or run --dry-run first to see the plan',
+      });
+    }
+    const prompt = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      const answer = await prompt.question(`This will ${summary}. Type "yes" to go on: `);
+      if (answer.trim().toLowerCase() !== 'yes') throw new CesoError('CONFIRMATION_REQUIRED', 'not confirmed: nothing was changed');
+    } finally {
+      prompt.close();
     }
   }
 

@@ -1,8 +1,12 @@
-import type { HostBackend } from '../core/backend.js';
+import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
+import { CesoError } from '../core/errors.js';
+import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from '../core/requests.js';
 import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
 import type { ApiEndpoint } from '../config/resolve.js';
 import { VimClient } from './vim/client.js';
-import { getVm, listVms } from './ops/inventory.js';
+import { getVm, getVmByRef, listVms } from './ops/inventory.js';
+import { planDelete, planPower } from './ops/lifecycle.js';
+import { planClone, planCreate, type ProvisionState } from './ops/provision.js';
 
 /** The vSphere API path: every operation goes through one logged-in VimClient. */
 export class ApiBackend implements HostBackend {
@@ -32,6 +36,48 @@ export class ApiBackend implements HostBackend {
 
   getVm(selector: VmSelector): Promise<VmDetails> {
     return getVm(this.client, selector);
+  }
+
+  async planCreate(request: CreateRequest, options: { diskFromDefaults: boolean }): Promise<Mutation<VmDetails>> {
+    const plan = await planCreate(this.client, request, options.diskFromDefaults);
+    return { plan, finish: () => this.created(plan.state) };
+  }
+
+  async planClone(request: CloneRequest): Promise<Mutation<VmDetails>> {
+    const plan = await planClone(this.client, request);
+    return { plan, finish: () => this.created(plan.state) };
+  }
+
+  async planDelete(request: DeleteRequest): Promise<Mutation<DeleteOutcome> & { target: VmDetails }> {
+    const { plan, target } = await planDelete(this.client, request);
+    return {
+      plan,
+      target: target.vm,
+      finish: async () => ({
+        name: target.vm.name,
+        id: target.vm.id,
+        deleted: true,
+        removed: [target.vm.vmxPath, ...target.vm.disks.map((disk) => disk.file), ...(target.folder === null ? [] : [target.folder])].filter(
+          (item): item is string => item !== null,
+        ),
+      }),
+    };
+  }
+
+  async planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
+    const plan = await planPower(this.client, request);
+    return {
+      plan,
+      finish: async () => {
+        if (plan.state.result === undefined) throw new CesoError('INTERNAL', 'the power change reported no result');
+        return plan.state.result;
+      },
+    };
+  }
+
+  private async created(state: ProvisionState): Promise<VmDetails> {
+    if (state.vm === undefined) throw new CesoError('INTERNAL', 'the plan made no VM');
+    return getVmByRef(this.client, state.vm);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,28 @@
+import { Flags } from '@oclif/core';
+
+/** Flags shared by the commands that make a VM (create, clone). */
+export const guestFlags = {
+  ip: Flags.string({ description: 'Static IPv4/IPv6 address with prefix, e.g. 192.168.1.100/24 (DHCP when absent)' }),
+  gateway: Flags.string({ description: 'Default gateway (needs --ip; must lie in its subnet)' }),
+  dns: Flags.string({ description: 'DNS server address (repeatable)', multiple: true }),
+  domain: Flags.string({ description: 'DNS domain: the guest’s FQDN becomes NAME.DOMAIN' }),
+  'ssh-key': Flags.string({ description: 'SSH public key for the ubuntu user: the key text, or @path to a .pub file (repeatable)', multiple: true }),
+  'user-data': Flags.string({ description: 'A #cloud-config file merged over the generated one' }),
+};
+
+export const resourceFlags = {
+  cpu: Flags.integer({ description: 'Virtual CPUs (default: defaults.cpu, 2)' }),
+  memory: Flags.string({ description: 'Memory in GB (default: defaults.memory, 4)' }),
+  disk: Flags.string({ description: 'Disk size in GB (default: defaults.disk, 40, or the template’s when larger)' }),
+  datastore: Flags.string({ description: 'Datastore for the new VM’s files (default: defaults.datastore, else the source’s)' }),
+  network: Flags.string({ description: 'Port group for the NIC (default: defaults.network)' }),
+};
+
+export const changeFlags = {
+  'dry-run': Flags.boolean({ description: 'Validate against the host and print the plan; change nothing' }),
+};
+
+export const provisionFlags = {
+  'no-power-on': Flags.boolean({ description: 'Leave the new VM powered off' }),
+  ttl: Flags.string({ description: 'Expiry recorded on the VM as ceso.expiresAt, e.g. 2h, 7d' }),
+};

@@ -1,0 +1,55 @@
+/**
+ * Netplan v2 network config for the VM's NIC. It belongs in METADATA (`metadata.network`): the
+ * VMware datasource ignores network config in user data and vendor data.
+ */
+import { invalidInput } from '../core/errors.js';
+import type { NetplanEthernet, NetworkConfigV2, NetworkRequest } from './types.js';
+import { normalizeDomain, normalizeMac, parseCidr, parseIp, validateGateway } from './validate.js';
+
+/** The netplan id and the name the NIC is renamed to (`set-name`), matched by MAC so PCI slot naming (ens160/ens192) never matters. */
+export const NIC_NAME = 'nic0';
+
+function unique<T>(items: T[]): T[] {
+  return [...new Set(items)];
+}
+
+/**
+ * Builds `{version: 2, ethernets: {nic0: ...}}`. Static: `addresses`, `routes: [{to: default, via}]`
+ * (never the deprecated gateway4), `nameservers`. DHCP when no ipCidr; --dns/search domains are
+ * then added to what DHCP provides.
+ */
+export function buildNetworkConfig(request: NetworkRequest, domain?: string): NetworkConfigV2 {
+  const macaddress = normalizeMac(request.mac);
+  const dns = unique((request.dns ?? []).map((server) => parseIp(server, '--dns').address));
+  const search = unique(
+    request.searchDomains !== undefined
+      ? request.searchDomains.map((d) => normalizeDomain(d, 'search domain'))
+      : domain !== undefined
+        ? [normalizeDomain(domain)]
+        : [],
+  );
+
+  const ethernet: NetplanEthernet = { match: { macaddress }, 'set-name': NIC_NAME, dhcp4: true };
+
+  if (request.ipCidr === undefined) {
+    if (request.gateway !== undefined) {
+      throw invalidInput('--gateway needs --ip: without --ip the VM uses DHCP, which provides the gateway', 'Pass --ip ADDRESS/PREFIX with --gateway, or drop --gateway');
+    }
+  } else {
+    const cidr = parseCidr(request.ipCidr, '--ip');
+    ethernet.dhcp4 = false;
+    if (cidr.family === 6) ethernet.dhcp6 = false;
+    ethernet.addresses = [cidr.cidr];
+    if (request.gateway !== undefined) {
+      ethernet.routes = [{ to: 'default', via: validateGateway(request.gateway, cidr) }];
+    }
+  }
+
+  if (dns.length > 0 || search.length > 0) {
+    ethernet.nameservers = {
+      ...(dns.length > 0 ? { addresses: dns } : {}),
+      ...(search.length > 0 ? { search } : {}),
+    };
+  }
+  return { version: 2, ethernets: { [NIC_NAME]: ethernet } };
+}

@@ -1,0 +1,45 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { changeFlags, guestFlags, provisionFlags, resourceFlags } from '../../cli/flags.js';
+import { renderVm } from '../../cli/render.js';
+import type { DryRunResult } from '../../core/operations.js';
+import { createRequestFrom } from '../../core/requests.js';
+import type { Via, VmDetails } from '../../core/vm.js';
+
+export type VmCreateResult = DryRunResult | (VmDetails & { via: Via; durationMs: number });
+
+export default class VmCreate extends BaseCommand<typeof VmCreate> {
+  static override summary = 'Create an Ubuntu VM from a template, configured by cloud-init';
+  static override description =
+    'Copies the template’s disks (thin), creates the VM with a fresh MAC and uuid, writes cloud-init guestinfo ' +
+    '(hostname, network by MAC, the ubuntu user with your SSH keys), grows the disk and powers it on. ' +
+    'On vCenter it clones natively. If any step fails, or on Ctrl-C, what was made is removed again.';
+  static override examples = [
+    '<%= config.bin %> vm create web1 --ip 192.168.1.100/24 --gateway 192.168.1.1 --dns 1.1.1.1 --ssh-key @~/.ssh/id_ed25519.pub',
+    '<%= config.bin %> vm create web1 --template ubuntu-24.04-template --cpu 4 --memory 8 --disk 80 --dry-run',
+    '<%= config.bin %> vm create ci-runner-7 --ttl 2h --json',
+  ];
+
+  static override args = {
+    name: Args.string({ description: 'Name of the new VM (also its hostname)', required: true }),
+  };
+
+  static override flags = {
+    template: Flags.string({ description: 'Powered-off VM to copy (default: defaults.template)' }),
+    ...resourceFlags,
+    ...guestFlags,
+    ...provisionFlags,
+    ...changeFlags,
+  };
+
+  async run(): Promise<VmCreateResult> {
+    const target = this.target();
+    const { request, diskFromDefaults } = createRequestFrom(this.args.name, this.flags, target.defaults);
+    return this.withBackend(async (backend) => {
+      const result = await this.runMutation(await backend.planCreate(request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
+      if ('dryRun' in result) return result;
+      this.print(renderVm(result));
+      return { ...result, via: backend.via };
+    });
+  }
+}

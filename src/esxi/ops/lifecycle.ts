@@ -1,0 +1,183 @@
+import { CesoError } from '../../core/errors.js';
+import type { PowerOutcome } from '../../core/backend.js';
+import type { Plan, PlanStep } from '../../core/plan.js';
+import type { DeleteRequest, PowerAction, PowerRequest } from '../../core/requests.js';
+import { parseDatastorePath, statusOf, toPowerState, type PowerState, type VmDetails } from '../../core/vm.js';
+import { MoRef, asArray, asMoRef, asObject, asString } from '../soap/xml.js';
+import { faultTypeOf, type VimClient } from '../vim/client.js';
+import { inventoryTraversal, retrieveProperties } from '../vim/property-collector.js';
+import { findVm, getVmByRef } from './inventory.js';
+import { readPlacement } from './placement.js';
+import { apiAction, runTask } from './steps.js';
+
+export interface DeleteState {
+  removedFolder?: boolean;
+}
+
+/** What a delete will destroy: shown before a confirmation and in the plan. */
+export interface DeleteTarget {
+  vm: VmDetails;
+  folder: string | null;
+}
+
+export async function planDelete(client: VimClient, request: DeleteRequest): Promise<{ plan: Plan<DeleteState>; target: DeleteTarget }> {
+  const { ref } = await findVm(client, request.vm);
+  const vm = await getVmByRef(client, ref);
+  if (!vm.managed && !request.force) {
+    throw new CesoError('NOT_MANAGED', `"${vm.name}" was not created by ceso (no ceso.managed marker)`, {
+      hint: 'Check the name; to delete it anyway pass --force',
+    });
+  }
+  if (vm.powerState !== 'poweredOff' && !request.force) {
+    throw new CesoError('INVALID_POWER_STATE', `"${vm.name}" is ${vm.powerState ?? 'in an unknown state'}`, {
+      hint: `Power it off first (ceso vm power ${vm.name} shutdown), or pass --force to power it off and delete it`,
+    });
+  }
+  const folder = await exclusiveFolder(client, vm);
+  const steps: Array<PlanStep<DeleteState>> = [];
+  if (vm.powerState === 'poweredOn' || vm.powerState === 'suspended') {
+    steps.push({
+      id: 'power-off',
+      description: `power off ${vm.name} (--force)`,
+      action: apiAction('PowerOffVM_Task', ref, {}),
+      run: async () => {
+        await runTask(client, 'PowerOffVM_Task', ref, {}, `power off ${vm.name}`);
+      },
+    });
+  }
+  steps.push({
+    id: 'destroy-vm',
+    description: `destroy ${vm.name} (id ${vm.id}) and its files`,
+    action: apiAction('Destroy_Task', ref, {}),
+    run: async () => {
+      await runTask(client, 'Destroy_Task', ref, {}, `destroy ${vm.name}`);
+    },
+  });
+  if (folder !== null) {
+    const { fileManager } = client.serviceContent;
+    const placement = await readPlacement(client);
+    const args = { name: folder, datacenter: placement.datacenter };
+    if (fileManager !== undefined) {
+      steps.push({
+        id: 'remove-folder',
+        description: `remove what is left in ${folder} and check that nothing remains`,
+        action: apiAction('DeleteDatastoreFile_Task', fileManager, args),
+        run: async (state) => {
+          try {
+            await runTask(client, 'DeleteDatastoreFile_Task', fileManager, args, `delete ${folder}`);
+            state.removedFolder = true;
+          } catch (error) {
+            if (faultTypeOf(error) !== 'FileNotFound') throw error;
+          }
+          await assertFolderGone(client, placement.datastores.find((ds) => ds.name === parseDatastorePath(folder)?.datastore)?.ref, folder);
+        },
+      });
+    }
+  }
+  return {
+    plan: { operation: 'delete', target: vm.name, via: 'api', steps, warnings: [], state: {} },
+    target: { vm, folder },
+  };
+}
+
+/** The VM's folder, if no other registered VM keeps its files there. */
+async function exclusiveFolder(client: VimClient, vm: VmDetails): Promise<string | null> {
+  if (vm.vmxPath === null) return null;
+  const parsed = parseDatastorePath(vm.vmxPath);
+  if (parsed === null || !parsed.path.includes('/')) return null;
+  const folder = `[${parsed.datastore}] ${parsed.path.slice(0, parsed.path.lastIndexOf('/'))}`;
+  const { rootFolder } = await client.connect();
+  const others = await retrieveProperties(client, [{ obj: rootFolder, selectSet: inventoryTraversal() }], [{ type: 'VirtualMachine', paths: ['config.files.vmPathName'] }]);
+  const shared = others.some((object) => object.ref.value !== vm.id && (asString(object.props['config.files.vmPathName']) ?? '').startsWith(`${folder}/`));
+  return shared ? null : folder;
+}
+
+async function assertFolderGone(client: VimClient, datastore: MoRef | undefined, folder: string): Promise<void> {
+  if (datastore === undefined) return;
+  const [object] = await retrieveProperties(client, [{ obj: datastore }], [{ type: 'Datastore', paths: ['browser'] }]);
+  const browser = asMoRef(object?.props.browser);
+  if (browser === undefined) return;
+  try {
+    const result = asObject((await runTask(client, 'SearchDatastore_Task', browser, { datastorePath: folder }, `list ${folder}`)) as never);
+    const files = asArray(result.file).map((file) => asString(asObject(file).path) ?? '?');
+    throw new CesoError('HOST_FAULT', `${folder} still holds ${files.length} file(s) after the delete: ${files.join(', ')}`, {
+      hint: `Remove them with the host's datastore browser, or: rm -rf /vmfs/volumes/${parseDatastorePath(folder)?.datastore}/${parseDatastorePath(folder)?.path}`,
+      details: { leftovers: files },
+    });
+  } catch (error) {
+    const fault = faultTypeOf(error);
+    if (fault === 'FileNotFound' || fault === 'NotFound') return;
+    throw error;
+  }
+}
+
+
+const TARGET_STATE: Record<PowerAction, PowerState | null> = {
+  on: 'poweredOn',
+  off: 'poweredOff',
+  shutdown: 'poweredOff',
+  suspend: 'suspended',
+  reset: null,
+};
+
+export interface PowerProgress {
+  result?: PowerOutcome;
+}
+
+export async function planPower(client: VimClient, request: PowerRequest): Promise<Plan<PowerProgress>> {
+  const { ref, name } = await findVm(client, request.vm);
+  const current = await readPowerState(client, ref);
+  const wanted = TARGET_STATE[request.action];
+  const base = { name, id: ref.value, action: request.action, previousState: current };
+  if (wanted !== null && current === wanted) {
+    const state: PowerProgress = {
+      result: { ...base, powerState: current, status: statusOf(current), changed: false, message: `${name} is already ${describe(current)}` },
+    };
+    return { operation: `power ${request.action}`, target: name, via: 'api', steps: [], warnings: [`${name} is already ${describe(current)}: nothing to do`], state };
+  }
+  if ((request.action === 'reset' || request.action === 'shutdown' || request.action === 'suspend') && current !== 'poweredOn') {
+    throw new CesoError('INVALID_POWER_STATE', `cannot ${request.action} ${name}: it is ${describe(current)}`, {
+      hint: request.action === 'reset' ? `Power it on instead: ceso vm power ${name} on` : 'The VM must be running',
+    });
+  }
+  const method = { on: 'PowerOnVM_Task', off: 'PowerOffVM_Task', reset: 'ResetVM_Task', suspend: 'SuspendVM_Task', shutdown: 'ShutdownGuest' }[request.action];
+  const step: PlanStep<PowerProgress> = {
+    id: `power-${request.action}`,
+    description: request.action === 'shutdown' ? `ask the guest of ${name} to shut down, wait up to ${request.timeoutMs / 1000} s` : `power ${request.action} ${name}`,
+    action: apiAction(method, ref, {}),
+    run: async (state) => {
+      if (request.action === 'shutdown') {
+        await client.invoke('ShutdownGuest', ref);
+        await waitForPowerState(client, ref, 'poweredOff', request.timeoutMs, name);
+      } else {
+        await runTask(client, method, ref, {}, `power ${request.action} ${name}`);
+      }
+      const after = await readPowerState(client, ref);
+      state.result = { ...base, powerState: after, status: statusOf(after), changed: true, message: `${name}: ${describe(current)} -> ${describe(after)}` };
+    },
+  };
+  return { operation: `power ${request.action}`, target: name, via: 'api', steps: [step], warnings: [], state: {} };
+}
+
+async function readPowerState(client: VimClient, ref: MoRef): Promise<PowerState | null> {
+  const [object] = await retrieveProperties(client, [{ obj: ref }], [{ type: 'VirtualMachine', paths: ['runtime.powerState'] }]);
+  return toPowerState(asString(object?.props['runtime.powerState']));
+}
+
+async function waitForPowerState(client: VimClient, ref: MoRef, wanted: PowerState, timeoutMs: number, name: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let interval = 250;
+  while (Date.now() < deadline) {
+    if ((await readPowerState(client, ref)) === wanted) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
+    interval = Math.min(interval * 2, 2000);
+  }
+  if ((await readPowerState(client, ref)) === wanted) return;
+  throw new CesoError('TIMEOUT', `${name} did not shut down within ${timeoutMs / 1000} s`, {
+    hint: `The guest may lack VMware Tools or ignore the request: use "ceso vm power ${name} off" to cut the power, or raise --timeout`,
+  });
+}
+
+function describe(state: PowerState | null): string {
+  return state === 'poweredOn' ? 'powered on' : state === 'poweredOff' ? 'powered off' : state === 'suspended' ? 'suspended' : 'in an unknown state';
+}

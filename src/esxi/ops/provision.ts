@@ -1,0 +1,477 @@
+import { buildGuestinfo, retargetUserData } from '../../cloudinit/index.js';
+import { reviewGuestinfo } from '../../cloudinit/review.js';
+import { decodeGuestinfoValue } from '../../cloudinit/encoding.js';
+import { CesoError, invalidInput } from '../../core/errors.js';
+import type { Plan, PlanStep } from '../../core/plan.js';
+import type { CloneRequest, CreateRequest, GuestRequest } from '../../core/requests.js';
+import { MARKERS } from '../../core/vm.js';
+import { MoRef, Typed, asString, type XmlObject } from '../soap/xml.js';
+import { faultTypeOf, type VimClient } from '../vim/client.js';
+import { findVm, getVmByRef } from './inventory.js';
+import { findDatastore, findNetwork, readPlacement, type DatastoreInfo, type NetworkInfo, type Placement } from './placement.js';
+import { readSourceVm, type SourceVm } from './source-vm.js';
+import { Later, apiAction, option, runTask } from './steps.js';
+import { inventoryTraversal, retrieveProperties } from '../vim/property-collector.js';
+
+export interface ProvisionState {
+  vm?: MoRef;
+}
+
+/** What a create and a clone have in common once their inputs are resolved against the host. */
+interface ProvisionSpec {
+  operation: 'create' | 'clone';
+  name: string;
+  source: SourceVm;
+  placement: Placement;
+  datastore: DatastoreInfo;
+  network: NetworkInfo;
+  cpu: number;
+  memoryMB: number;
+  diskKB: number;
+  guest: GuestRequest;
+  /** The user data to write: built from the request, or the source's kept with a new hostname. */
+  userData: { build: true } | { raw: string };
+  markers: Record<string, string>;
+  powerOn: boolean;
+}
+
+const KB_PER_GB = 1024 * 1024;
+
+export async function planCreate(client: VimClient, request: CreateRequest, diskFromDefaults: boolean): Promise<Plan<ProvisionState>> {
+  await assertNameFree(client, request.name);
+  const template = await findSource(client, request.template, 'TEMPLATE_NOT_FOUND');
+  if (template.powerState !== 'poweredOff') {
+    throw new CesoError('INVALID_POWER_STATE', `template "${template.name}" is ${template.powerState ?? 'in an unknown state'}; a template must be powered off`, {
+      hint: `Power it off first (ceso vm power ${template.name} off), or choose another --template`,
+    });
+  }
+  const placement = await readPlacement(client);
+  const templateDiskKB = template.disks[0]?.capacityKB ?? 0;
+  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
+  if (!diskFromDefaults && requestedKB > 0 && requestedKB < templateDiskKB) {
+    throw invalidInput(
+      `--disk ${request.diskGB}: smaller than the template's disk (${gb(templateDiskKB)} GB); disks cannot shrink`,
+      `Use --disk ${Math.ceil(templateDiskKB / KB_PER_GB)} or more`,
+    );
+  }
+  return buildPlan(client, {
+    operation: 'create',
+    name: request.name,
+    source: template,
+    placement,
+    datastore: findDatastore(placement, request.datastore ?? template.datastore),
+    network: findNetwork(placement, request.network ?? 'VM Network'),
+    cpu: request.cpu ?? 2,
+    memoryMB: request.memoryMB ?? 4096,
+    diskKB: Math.max(requestedKB, templateDiskKB),
+    guest: request.guest,
+    userData: { build: true },
+    markers: {
+      [MARKERS.managed]: 'true',
+      [MARKERS.createdAt]: new Date().toISOString(),
+      [MARKERS.template]: template.name,
+      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
+    },
+    powerOn: request.powerOn,
+  });
+}
+
+export async function planClone(client: VimClient, request: CloneRequest): Promise<Plan<ProvisionState>> {
+  await assertNameFree(client, request.name);
+  const { ref } = await findVm(client, request.source);
+  const source = await readSourceVm(client, ref);
+  if (source.powerState !== 'poweredOff') {
+    throw new CesoError('INVALID_POWER_STATE', `"${source.name}" is ${source.powerState ?? 'in an unknown state'}; a cold clone needs the source powered off`, {
+      hint: `Power it off first: ceso vm power ${source.name} shutdown`,
+    });
+  }
+  const placement = await readPlacement(client);
+  const sourceDiskKB = source.disks[0]?.capacityKB ?? 0;
+  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
+  if (requestedKB > 0 && requestedKB < sourceDiskKB) {
+    throw invalidInput(`--disk ${request.diskGB}: smaller than the source's disk (${gb(sourceDiskKB)} GB); disks cannot shrink`);
+  }
+  const details = await getVmByRef(client, ref);
+  const sourceUserData = decodeSourceUserData(source);
+  let userData: ProvisionSpec['userData'] = { build: true };
+  if (!request.replaceUserData && sourceUserData !== undefined) {
+    userData = { raw: retargetUserData(sourceUserData, { instanceId: 'clone', hostname: request.guest.hostname, ...(request.guest.domain === undefined ? {} : { domain: request.guest.domain }) }) };
+  }
+  return buildPlan(client, {
+    operation: 'clone',
+    name: request.name,
+    source,
+    placement,
+    datastore: findDatastore(placement, request.datastore ?? source.datastore),
+    network: findNetwork(placement, request.network ?? details.nics[0]?.network ?? 'VM Network'),
+    cpu: request.cpu ?? source.cpu,
+    memoryMB: request.memoryMB ?? source.memoryMB,
+    diskKB: Math.max(requestedKB, sourceDiskKB),
+    guest: request.guest,
+    userData,
+    markers: {
+      [MARKERS.managed]: 'true',
+      [MARKERS.createdAt]: new Date().toISOString(),
+      [MARKERS.template]: source.extraConfig.get(MARKERS.template) ?? source.name,
+      'ceso.clonedFrom': source.name,
+      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
+    },
+    powerOn: request.powerOn,
+  });
+}
+
+async function assertNameFree(client: VimClient, name: string): Promise<void> {
+  const { rootFolder } = await client.connect();
+  const objects = await retrieveProperties(client, [{ obj: rootFolder, selectSet: inventoryTraversal() }], [{ type: 'VirtualMachine', paths: ['name'] }]);
+  const taken = objects.filter((object) => asString(object.props.name) === name);
+  if (taken.length > 0) {
+    throw new CesoError('VM_EXISTS', `a VM named "${name}" already exists (id ${taken.map((object) => object.ref.value).join(', ')})`, {
+      hint: 'Choose another name, or delete the existing VM first',
+    });
+  }
+}
+
+async function findSource(client: VimClient, name: string, notFound: 'TEMPLATE_NOT_FOUND'): Promise<SourceVm> {
+  try {
+    const { ref } = await findVm(client, { name });
+    return await readSourceVm(client, ref);
+  } catch (error) {
+    if (error instanceof CesoError && error.code === 'VM_NOT_FOUND') {
+      throw new CesoError(notFound, `template "${name}" does not exist on this host`, {
+        hint: 'Pass --template with the name of a powered-off Ubuntu VM, or set defaults.template (see README: preparing a template)',
+      });
+    }
+    throw error;
+  }
+}
+
+function decodeSourceUserData(source: SourceVm): string | undefined {
+  const value = source.extraConfig.get('guestinfo.userdata');
+  if (value === undefined || value === '') return undefined;
+  const encoding = source.extraConfig.get('guestinfo.userdata.encoding') ?? '';
+  try {
+    return decodeGuestinfoValue(value, encoding);
+  } catch {
+    return undefined;
+  }
+}
+
+function guestinfoFor(spec: ProvisionSpec, instanceId: string, mac: string): Record<string, string> {
+  const { guest } = spec;
+  return buildGuestinfo({
+    identity: { instanceId, hostname: guest.hostname, ...(guest.domain === undefined ? {} : { domain: guest.domain }) },
+    network: {
+      mac,
+      ...(guest.ipCidr === undefined ? {} : { ipCidr: guest.ipCidr }),
+      ...(guest.gateway === undefined ? {} : { gateway: guest.gateway }),
+      dns: guest.dns,
+    },
+    userData:
+      'raw' in spec.userData
+        ? { raw: spec.userData.raw }
+        : { sshKeys: guest.sshKeys, ...(guest.userData === undefined ? {} : { extraUserData: guest.userData }) },
+  });
+}
+
+const PLACEHOLDER_MAC = '00:50:56:00:00:00';
+const PLACEHOLDER_UUID = '00000000-0000-0000-0000-000000000000';
+
+function buildPlan(client: VimClient, spec: ProvisionSpec): Plan<ProvisionState> {
+  // Built now, with placeholders of the same size, so an oversized document is refused before
+  // anything is made and the review shows exactly what the guest will read.
+  const preview = guestinfoFor(spec, PLACEHOLDER_UUID, PLACEHOLDER_MAC);
+  const review = reviewGuestinfo(preview) as unknown as Record<string, unknown>;
+  const metadata = review.metadata as Record<string, unknown> | undefined;
+  if (metadata !== undefined && typeof metadata === 'object') {
+    metadata['instance-id'] = '<the new VM’s uuid>';
+    const nic = ((metadata.network as { ethernets?: Record<string, { match?: { macaddress?: string } }> } | undefined)?.ethernets ?? {}).nic0;
+    if (nic?.match !== undefined) nic.match.macaddress = '<the MAC the host assigns>';
+  }
+
+  const warnings: string[] = [];
+  const { datastore, source } = spec;
+  if (datastore.freeBytes !== null && datastore.freeBytes < source.committedBytes) {
+    throw new CesoError('INSUFFICIENT_SPACE', `datastore "${datastore.name}" has ${gb(datastore.freeBytes / 1024)} GB free; copying "${source.name}" needs about ${gb(source.committedBytes / 1024)} GB`, {
+      hint: 'Free space on the datastore or choose another --datastore',
+    });
+  }
+  if (datastore.freeBytes !== null && datastore.freeBytes < spec.diskKB * 1024) {
+    warnings.push(`datastore "${datastore.name}" has less free space (${gb(datastore.freeBytes / 1024)} GB) than the thin disk may grow to (${gb(spec.diskKB)} GB)`);
+  }
+
+  const steps = client.isVCenter ? cloneSteps(client, spec) : copySteps(client, spec);
+  steps.push(...finishSteps(client, spec));
+  return {
+    operation: spec.operation,
+    target: spec.name,
+    via: 'api',
+    steps,
+    review: { cloudInit: review },
+    warnings,
+    state: {},
+  };
+}
+
+function vmDirectory(spec: ProvisionSpec): string {
+  return `[${spec.datastore.name}] ${spec.name}`;
+}
+
+function diskPath(spec: ProvisionSpec, index: number): string {
+  return `${vmDirectory(spec)}/${spec.name}${index === 0 ? '' : `_${index}`}.vmdk`;
+}
+
+function markerOptions(spec: ProvisionSpec): XmlObject[] {
+  return Object.entries(spec.markers).map(([key, value]) => option(key, value));
+}
+
+/** Standalone ESXi refuses CloneVM_Task: make the folder, copy each disk thin, create the VM. */
+function copySteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<ProvisionState>> {
+  const { fileManager, virtualDiskManager } = client.serviceContent;
+  if (fileManager === undefined || virtualDiskManager === undefined) {
+    throw new CesoError('NOT_SUPPORTED', 'the host offers no FileManager or VirtualDiskManager');
+  }
+  const datacenter = spec.placement.datacenter;
+  const directory = vmDirectory(spec);
+  const steps: Array<PlanStep<ProvisionState>> = [];
+  const makeDirectory = { name: directory, datacenter, createParentDirectories: false };
+  steps.push({
+    id: 'make-directory',
+    description: `make the folder ${directory}`,
+    action: apiAction('MakeDirectory', fileManager, makeDirectory),
+    run: async () => {
+      try {
+        await client.invoke('MakeDirectory', fileManager, makeDirectory);
+      } catch (error) {
+        if (faultTypeOf(error) === 'FileAlreadyExists') {
+          throw new CesoError('CONFLICT', `the folder ${directory} already exists on the datastore`, {
+            hint: 'A VM of that name was deleted without its files, or another tool uses the folder: remove it or choose another name',
+          });
+        }
+        throw error;
+      }
+    },
+    undo: {
+      description: `delete the folder ${directory}`,
+      run: () => ignoreNotFound(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: directory, datacenter }, `delete ${directory}`)),
+    },
+  });
+  spec.source.disks.forEach((disk, index) => {
+    const destination = diskPath(spec, index);
+    const copy = {
+      sourceName: disk.fileName,
+      sourceDatacenter: datacenter,
+      destName: destination,
+      destDatacenter: datacenter,
+      destSpec: new Typed('VirtualDiskSpec', { diskType: 'thin', adapterType: 'lsiLogic' }),
+      force: false,
+    };
+    steps.push({
+      id: `copy-disk-${index}`,
+      description: `copy ${disk.fileName} to ${destination} (thin)`,
+      action: apiAction('CopyVirtualDisk_Task', virtualDiskManager, copy),
+      run: async (_state, progress) => {
+        await runTask(client, 'CopyVirtualDisk_Task', virtualDiskManager, copy, `copy disk ${disk.fileName}`, progress);
+      },
+      undo: {
+        description: `delete the disk ${destination}`,
+        run: () => ignoreNotFound(runTask(client, 'DeleteVirtualDisk_Task', virtualDiskManager, { name: destination, datacenter }, `delete ${destination}`)),
+      },
+    });
+  });
+  const config = createSpec(spec);
+  const createArgs = { config, pool: spec.placement.resourcePool };
+  steps.push({
+    id: 'create-vm',
+    description: `create the VM ${spec.name} (${spec.cpu} vCPU, ${spec.memoryMB} MB) on ${spec.network.name}`,
+    action: apiAction('CreateVM_Task', spec.placement.vmFolder, createArgs),
+    run: async (state) => {
+      state.vm = (await runTask(client, 'CreateVM_Task', spec.placement.vmFolder, createArgs, `create VM ${spec.name}`)) as MoRef;
+    },
+    undo: destroyUndo(client, spec.name),
+  });
+  return steps;
+}
+
+/** vCenter clones natively; the end state matches the standalone path. */
+function cloneSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<ProvisionState>> {
+  const args = {
+    folder: spec.placement.vmFolder,
+    name: spec.name,
+    spec: {
+      location: { datastore: spec.datastore.ref, pool: spec.placement.resourcePool },
+      template: false,
+      config: {
+        numCPUs: spec.cpu,
+        memoryMB: spec.memoryMB,
+        deviceChange: spec.source.nics.slice(0, 1).map((nic) => ({
+          operation: 'edit',
+          device: new Typed(nic.type, {
+            key: nic.key,
+            backing: networkBacking(spec.network),
+            connectable: { startConnected: true, allowGuestControl: true, connected: false },
+            addressType: 'generated',
+          }),
+        })),
+        extraConfig: markerOptions(spec),
+      },
+      powerOn: false,
+    },
+  };
+  return [
+    {
+      id: 'clone-vm',
+      description: `clone ${spec.source.name} to ${spec.name} on ${spec.datastore.name}`,
+      action: apiAction('CloneVM_Task', spec.source.ref, args),
+      run: async (state, progress) => {
+        state.vm = (await runTask(client, 'CloneVM_Task', spec.source.ref, args, `clone ${spec.source.name}`, progress)) as MoRef;
+      },
+      undo: destroyUndo(client, spec.name),
+    },
+  ];
+}
+
+/** Guestinfo needs the uuid and MAC the host gave the VM; then grow the disk and power on. */
+function finishSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<ProvisionState>> {
+  const steps: Array<PlanStep<ProvisionState>> = [
+    {
+      id: 'configure-guest',
+      description: `write cloud-init guestinfo (instance-id = new uuid, NIC matched by MAC)${spec.diskKB > (spec.source.disks[0]?.capacityKB ?? 0) ? ` and grow the disk to ${gb(spec.diskKB)} GB` : ''}`,
+      action: apiAction('ReconfigVM_Task', new MoRef('VirtualMachine', `<${spec.name}>`), {
+        spec: {
+          deviceChange: new Later('disk capacity edit when the disk grows') as never,
+          extraConfig: new Later('guestinfo.metadata, guestinfo.userdata (+ .encoding = gzip+base64), guestinfo.vendordata blanked') as never,
+        },
+      }),
+      run: async (state) => {
+        const vm = requireVm(state);
+        const created = await readSourceVm(client, vm);
+        const mac = created.nics[0]?.mac;
+        if (mac === null || mac === undefined || created.uuid === null) {
+          throw new CesoError('HOST_FAULT', `the host assigned no MAC address or uuid to ${spec.name}`);
+        }
+        const guestinfo = guestinfoFor(spec, created.uuid, mac);
+        const disk = created.disks[0];
+        const grow = disk !== undefined && spec.diskKB > disk.capacityKB;
+        const reconfig = {
+          spec: {
+            deviceChange: grow
+              ? [
+                  {
+                    operation: 'edit',
+                    device: new Typed('VirtualDisk', {
+                      key: disk.key,
+                      deviceInfo: new Typed('Description', { label: disk.label, summary: `${spec.diskKB} KB` }),
+                      backing: new Typed('VirtualDiskFlatVer2BackingInfo', { fileName: disk.fileName, diskMode: 'persistent', thinProvisioned: true }),
+                      controllerKey: disk.controllerKey,
+                      unitNumber: disk.unitNumber,
+                      capacityInKB: spec.diskKB,
+                      capacityInBytes: spec.diskKB * 1024,
+                    }),
+                  },
+                ]
+              : undefined,
+            extraConfig: Object.entries(guestinfo).map(([key, value]) => option(key, value)),
+          },
+        };
+        await runTask(client, 'ReconfigVM_Task', vm, reconfig, `configure ${spec.name}`);
+      },
+    },
+  ];
+  if (spec.powerOn) {
+    steps.push({
+      id: 'power-on',
+      description: `power on ${spec.name}`,
+      action: apiAction('PowerOnVM_Task', new MoRef('VirtualMachine', `<${spec.name}>`), {}),
+      run: async (state) => {
+        await runTask(client, 'PowerOnVM_Task', requireVm(state), {}, `power on ${spec.name}`);
+      },
+    });
+  }
+  return steps;
+}
+
+function createSpec(spec: ProvisionSpec): XmlObject {
+  const controllerKeys = new Map<number, number>();
+  const deviceChange: XmlObject[] = [];
+  spec.source.controllers.forEach((controller, index) => {
+    const key = -100 - index;
+    controllerKeys.set(controller.key, key);
+    deviceChange.push({
+      operation: 'add',
+      device: new Typed(controller.type, {
+        key,
+        busNumber: controller.busNumber,
+        ...(controller.sharedBus === undefined && !/SCSI|LsiLogic|BusLogic/.test(controller.type) ? {} : { sharedBus: controller.sharedBus ?? 'noSharing' }),
+      }),
+    });
+  });
+  spec.source.disks.forEach((disk, index) => {
+    deviceChange.push({
+      operation: 'add',
+      device: new Typed('VirtualDisk', {
+        key: -200 - index,
+        backing: new Typed('VirtualDiskFlatVer2BackingInfo', { fileName: diskPath(spec, index), diskMode: 'persistent', thinProvisioned: true }),
+        controllerKey: controllerKeys.get(disk.controllerKey) ?? disk.controllerKey,
+        unitNumber: disk.unitNumber,
+        capacityInKB: disk.capacityKB,
+      }),
+    });
+  });
+  const nicType = spec.source.nics[0]?.type ?? 'VirtualVmxnet3';
+  deviceChange.push({
+    operation: 'add',
+    device: new Typed(nicType, {
+      key: -300,
+      backing: networkBacking(spec.network),
+      connectable: { startConnected: true, allowGuestControl: true, connected: false },
+      addressType: 'generated',
+    }),
+  });
+  return {
+    name: spec.name,
+    guestId: spec.source.guestId,
+    files: { vmPathName: `${vmDirectory(spec)}/${spec.name}.vmx` },
+    numCPUs: spec.cpu,
+    memoryMB: spec.memoryMB,
+    deviceChange,
+    extraConfig: markerOptions(spec),
+    firmware: spec.source.firmware ?? undefined,
+  };
+}
+
+function networkBacking(network: NetworkInfo): Typed {
+  if (network.ref.type === 'DistributedVirtualPortgroup') {
+    return new Typed('VirtualEthernetCardDistributedVirtualPortBackingInfo', { port: { portgroupKey: network.ref.value } });
+  }
+  return new Typed('VirtualEthernetCardNetworkBackingInfo', { deviceName: network.name, network: network.ref });
+}
+
+function destroyUndo(client: VimClient, name: string): NonNullable<PlanStep<ProvisionState>['undo']> {
+  return {
+    description: `destroy the VM ${name} and its files`,
+    run: async (state) => {
+      if (state.vm === undefined) return;
+      await runTask(client, 'PowerOffVM_Task', state.vm, {}, `power off ${name}`).catch(() => undefined);
+      await ignoreNotFound(runTask(client, 'Destroy_Task', state.vm, {}, `destroy ${name}`));
+    },
+  };
+}
+
+function requireVm(state: ProvisionState): MoRef {
+  if (state.vm === undefined) throw new CesoError('INTERNAL', 'the VM was not created');
+  return state.vm;
+}
+
+async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    const fault = faultTypeOf(error);
+    if (fault === 'FileNotFound' || fault === 'NotFound' || fault === 'ManagedObjectNotFound') return;
+    throw error;
+  }
+}
+
+function gb(kb: number): number {
+  return Math.round((kb / KB_PER_GB) * 10) / 10;
+}

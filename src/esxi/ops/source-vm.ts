@@ -1,0 +1,128 @@
+import { parseDatastorePath, toPowerState, type PowerState } from '../../core/vm.js';
+import { MoRef, asArray, asBoolean, asNumber, asObject, asString, type DecodedObject } from '../soap/xml.js';
+import type { VimClient } from '../vim/client.js';
+import { retrieveProperties } from '../vim/property-collector.js';
+import { extraConfigOf } from './inventory.js';
+
+export interface SourceDisk {
+  key: number;
+  label: string;
+  controllerKey: number;
+  unitNumber: number;
+  fileName: string;
+  capacityKB: number;
+}
+
+export interface SourceController {
+  key: number;
+  type: string;
+  busNumber: number;
+  sharedBus?: string;
+}
+
+export interface SourceNic {
+  key: number;
+  type: string;
+  mac: string | null;
+}
+
+/** The hardware of a VM that another is made from (a template, or a clone's source). */
+export interface SourceVm {
+  ref: MoRef;
+  name: string;
+  uuid: string | null;
+  powerState: PowerState | null;
+  guestId: string;
+  firmware: string | null;
+  cpu: number;
+  memoryMB: number;
+  vmxPath: string;
+  datastore: string;
+  directory: string;
+  controllers: SourceController[];
+  disks: SourceDisk[];
+  nics: SourceNic[];
+  extraConfig: Map<string, string>;
+  committedBytes: number;
+}
+
+const CONTROLLER_TYPES = /Controller$/;
+const STORAGE_CONTROLLERS = /SCSI|LsiLogic|BusLogic|AHCI|NVME|Sata/i;
+
+export async function readSourceVm(client: VimClient, ref: MoRef): Promise<SourceVm> {
+  const [object] = await retrieveProperties(
+    client,
+    [{ obj: ref }],
+    [
+      {
+        type: 'VirtualMachine',
+        paths: [
+          'name',
+          'config.uuid',
+          'runtime.powerState',
+          'config.guestId',
+          'config.firmware',
+          'config.hardware.numCPU',
+          'config.hardware.memoryMB',
+          'config.hardware.device',
+          'config.files.vmPathName',
+          'config.extraConfig',
+          'summary.storage.committed',
+        ],
+      },
+    ],
+  );
+  const props = object?.props ?? {};
+  const vmxPath = asString(props['config.files.vmPathName']) ?? '';
+  const parsed = parseDatastorePath(vmxPath);
+  const devices = asArray(props['config.hardware.device']).map(asObject);
+  return {
+    ref,
+    name: asString(props.name) ?? ref.value,
+    uuid: asString(props['config.uuid']) ?? null,
+    powerState: toPowerState(asString(props['runtime.powerState'])),
+    guestId: asString(props['config.guestId']) ?? 'otherGuest64',
+    firmware: asString(props['config.firmware']) ?? null,
+    cpu: asNumber(props['config.hardware.numCPU']) ?? 1,
+    memoryMB: asNumber(props['config.hardware.memoryMB']) ?? 1024,
+    vmxPath,
+    datastore: parsed?.datastore ?? '',
+    directory: parsed?.path.includes('/') ? parsed.path.slice(0, parsed.path.lastIndexOf('/')) : '',
+    controllers: devices.filter(isStorageController).map((device) => ({
+      key: asNumber(device.key) ?? 0,
+      type: device._type ?? 'VirtualLsiLogicController',
+      busNumber: asNumber(device.busNumber) ?? 0,
+      ...(asString(device.sharedBus) === undefined ? {} : { sharedBus: asString(device.sharedBus) as string }),
+    })),
+    disks: devices
+      .filter((device) => device._type === 'VirtualDisk')
+      .map((device) => ({
+        key: asNumber(device.key) ?? 0,
+        label: asString(asObject(device.deviceInfo).label) ?? 'Hard disk',
+        controllerKey: asNumber(device.controllerKey) ?? 0,
+        unitNumber: asNumber(device.unitNumber) ?? 0,
+        fileName: asString(asObject(device.backing).fileName) ?? '',
+        capacityKB: capacityKB(device),
+      })),
+    nics: devices
+      .filter((device) => 'macAddress' in device || 'addressType' in device)
+      .map((device) => ({ key: asNumber(device.key) ?? 0, type: device._type ?? 'VirtualVmxnet3', mac: asString(device.macAddress) ?? null })),
+    extraConfig: extraConfigOf(props['config.extraConfig']),
+    committedBytes: asNumber(props['summary.storage.committed']) ?? 0,
+  };
+}
+
+function isStorageController(device: DecodedObject): boolean {
+  const type = device._type ?? '';
+  return CONTROLLER_TYPES.test(type) && STORAGE_CONTROLLERS.test(type);
+}
+
+function capacityKB(device: DecodedObject): number {
+  const bytes = asNumber(device.capacityInBytes);
+  if (bytes !== undefined && bytes > 0) return Math.ceil(bytes / 1024);
+  return asNumber(device.capacityInKB) ?? 0;
+}
+
+export function isThin(device: DecodedObject): boolean {
+  return asBoolean(asObject(device.backing).thinProvisioned) ?? false;
+}
