@@ -29,6 +29,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       description: 'Named host from the configuration (default: defaultHost, else the top-level esxi section)',
       helpGroup: 'GLOBAL',
     }),
+    via: Flags.option({
+      options: ['auto', 'api', 'ssh'] as const,
+      default: 'auto' as const,
+      env: 'CESO_VIA',
+      description: 'Path to the host: the vSphere API, SSH (vim-cmd), or auto (API, SSH only when the API is unreachable)',
+      helpGroup: 'GLOBAL',
+    })(),
     'log-level': Flags.option({
       options: LOG_LEVELS,
       default: 'warn' as LogLevel,
@@ -63,7 +70,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Runs one operation on the host's backend and always releases the connection. */
   protected async withBackend<R>(operation: (backend: HostBackend) => Promise<R>): Promise<R> {
-    const backend = await openBackend(this.target());
+    const backend = await openBackend(this.target(), this.flags.via);
     try {
       return await operation(backend);
     } finally {

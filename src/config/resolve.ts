@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { CesoError } from '../core/errors.js';
 import type { LoadedConfig } from './load.js';
 import {
@@ -127,6 +129,8 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
   const insecure = env.CESO_INSECURE !== undefined ? parseBoolean('CESO_INSECURE', env.CESO_INSECURE) : (esxi?.insecure ?? false);
 
   const sshConfig = sshSchema.parse(ssh ?? {});
+  if (sshConfig.keyPath !== undefined) sshConfig.keyPath = expandHome(sshConfig.keyPath);
+  if (sshConfig.knownHosts !== undefined) sshConfig.knownHosts = expandHome(sshConfig.knownHosts);
   return {
     name,
     configPath: loaded.path,
@@ -148,6 +152,10 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
     defaults: defaultsSchema.parse({ ...file.defaults, ...hostDefaults }),
     security: resolveSecurity(file.security, env),
   };
+}
+
+function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
 }
 
 /** Restricted mode can be switched on from the file or the environment, and off by neither. */

@@ -88,7 +88,8 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   trimValues: false,
   processEntities: true,
-  htmlEntities: false,
+  // Also decodes numeric character references (&#34;), which Go-based hosts emit for quotes.
+  htmlEntities: true,
 });
 
 /** Parses a SOAP response and returns the decoded `soapenv:Body` element's single child. */
