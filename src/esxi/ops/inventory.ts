@@ -11,7 +11,8 @@ import {
   type VmSnapshot,
   type VmSummary,
 } from '../../core/vm.js';
-import { MoRef, asArray, asBoolean, asMoRef, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
+import type { MoRef} from '../soap/xml.js';
+import { asArray, asBoolean, asMoRef, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
 import type { VimClient } from '../vim/client.js';
 import { inventoryTraversal, relation, retrieveProperties, type ObjectProperties } from '../vim/property-collector.js';
 

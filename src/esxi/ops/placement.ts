@@ -1,5 +1,6 @@
 import { CesoError } from '../../core/errors.js';
-import { MoRef, Typed, asBoolean, asMoRef, asNumber, asString } from '../soap/xml.js';
+import type { MoRef} from '../soap/xml.js';
+import { Typed, asBoolean, asMoRef, asNumber, asString } from '../soap/xml.js';
 import type { VimClient } from '../vim/client.js';
 import { retrieveProperties } from '../vim/property-collector.js';
 

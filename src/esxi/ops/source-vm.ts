@@ -1,5 +1,6 @@
 import { parseDatastorePath, toPowerState, type PowerState } from '../../core/vm.js';
-import { MoRef, asArray, asBoolean, asNumber, asObject, asString, type DecodedObject } from '../soap/xml.js';
+import type { MoRef} from '../soap/xml.js';
+import { asArray, asBoolean, asNumber, asObject, asString, type DecodedObject } from '../soap/xml.js';
 import type { VimClient } from '../vim/client.js';
 import { retrieveProperties } from '../vim/property-collector.js';
 import { extraConfigOf } from './inventory.js';

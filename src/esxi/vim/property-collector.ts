@@ -1,4 +1,5 @@
-import { MoRef, Typed, asArray, asObject, asString, type Decoded, type XmlObject } from '../soap/xml.js';
+import type { MoRef} from '../soap/xml.js';
+import { Typed, asArray, asObject, asString, type Decoded, type XmlObject } from '../soap/xml.js';
 import type { VimClient } from './client.js';
 
 export interface ObjectProperties {
