@@ -6,7 +6,7 @@ import { perform, type DryRunResult } from '../core/operations.js';
 import type { RenderedPlan } from '../core/plan.js';
 import { renderPlanText } from './render.js';
 import { CesoError, isCesoError } from '../core/errors.js';
-import { configureLogger, LOG_LEVELS, type LogLevel } from '../core/log.js';
+import { configureLogger, logger, LOG_LEVELS, type LogLevel } from '../core/log.js';
 import { loadConfig } from '../config/load.js';
 import { resolveTarget, type HostTarget } from '../config/resolve.js';
 
@@ -101,6 +101,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         signal: controller.signal,
         ...(options.confirm === undefined ? {} : { confirm: options.confirm }),
         onStep: (index, total, description) => {
+          logger().info({ step: index, of: total }, description);
           if (showProgress) process.stderr.write(`[${index}/${total}] ${description}\n`);
         },
         onProgress: (_step, percent) => {

@@ -190,8 +190,10 @@ function buildPlan(client: VimClient, spec: ProvisionSpec): Plan<ProvisionState>
 
   const warnings: string[] = [];
   const { datastore, source } = spec;
-  if (datastore.freeBytes !== null && datastore.freeBytes < source.committedBytes) {
-    throw new CesoError('INSUFFICIENT_SPACE', `datastore "${datastore.name}" has ${gb(datastore.freeBytes / 1024)} GB free; copying "${source.name}" needs about ${gb(source.committedBytes / 1024)} GB`, {
+  // A thin copy takes about what the source uses; when the host does not say, assume its full size.
+  const neededBytes = source.committedBytes > 0 ? source.committedBytes : source.disks.reduce((sum, disk) => sum + disk.capacityKB * 1024, 0);
+  if (datastore.freeBytes !== null && datastore.freeBytes < neededBytes) {
+    throw new CesoError('INSUFFICIENT_SPACE', `datastore "${datastore.name}" has ${gb(datastore.freeBytes / 1024)} GB free; copying "${source.name}" needs about ${gb(neededBytes / 1024)} GB`, {
       hint: 'Free space on the datastore or choose another --datastore',
     });
   }
@@ -307,6 +309,7 @@ function cloneSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Prov
           operation: 'edit',
           device: new Typed(nic.type, {
             key: nic.key,
+            deviceInfo: new Typed('Description', { label: nic.label, summary: spec.network.name }),
             backing: networkBacking(spec.network),
             connectable: { startConnected: true, allowGuestControl: true, connected: false },
             addressType: 'generated',

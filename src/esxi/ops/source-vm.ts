@@ -23,6 +23,7 @@ export interface SourceController {
 
 export interface SourceNic {
   key: number;
+  label: string;
   type: string;
   mac: string | null;
 }
@@ -107,7 +108,12 @@ export async function readSourceVm(client: VimClient, ref: MoRef): Promise<Sourc
       })),
     nics: devices
       .filter((device) => 'macAddress' in device || 'addressType' in device)
-      .map((device) => ({ key: asNumber(device.key) ?? 0, type: device._type ?? 'VirtualVmxnet3', mac: asString(device.macAddress) ?? null })),
+      .map((device) => ({
+        key: asNumber(device.key) ?? 0,
+        label: asString(asObject(device.deviceInfo).label) ?? 'Network adapter 1',
+        type: device._type ?? 'VirtualVmxnet3',
+        mac: asString(device.macAddress) ?? null,
+      })),
     extraConfig: extraConfigOf(props['config.extraConfig']),
     committedBytes: asNumber(props['summary.storage.committed']) ?? 0,
   };

@@ -1,0 +1,137 @@
+/**
+ * The exact commands the SSH path runs on the host. Every value is single-quoted (quote.ts);
+ * vmids are checked to be digits first. Scripts are POSIX sh for busybox ash: they print their
+ * parts between marker lines that carry a random nonce, so nothing a VM's name or annotation
+ * holds can fake a marker.
+ */
+import { randomBytes } from 'node:crypto';
+import { CesoError } from '../core/errors.js';
+import { quote } from './quote.js';
+
+export function vmid(id: string): string {
+  if (!/^\d{1,10}$/.test(id)) throw new CesoError('INVALID_INPUT', `"${id}" is not a vmid: a vmid is a number`, { hint: 'Run "ceso vm list" to see the ids' });
+  return quote(id);
+}
+
+export const GETALLVMS = 'vim-cmd vmsvc/getallvms';
+export const DATASTORES = 'vim-cmd hostsvc/datastore/listsummary';
+
+export type PowerVerb = 'on' | 'off' | 'reset' | 'suspend' | 'shutdown';
+
+export const vimCmd = {
+  summary: (id: string) => `vim-cmd vmsvc/get.summary ${vmid(id)}`,
+  guest: (id: string) => `vim-cmd vmsvc/get.guest ${vmid(id)}`,
+  snapshots: (id: string) => `vim-cmd vmsvc/snapshot.get ${vmid(id)}`,
+  devices: (id: string) => `vim-cmd vmsvc/device.getdevices ${vmid(id)}`,
+  powerState: (id: string) => `vim-cmd vmsvc/power.getstate ${vmid(id)}`,
+  power: (verb: PowerVerb, id: string) => `vim-cmd vmsvc/power.${verb} ${vmid(id)}`,
+  register: (vmxHostPath: string) => `vim-cmd solo/registervm ${quote(vmxHostPath)}`,
+  destroy: (id: string) => `vim-cmd vmsvc/destroy ${vmid(id)}`,
+  unregister: (id: string) => `vim-cmd vmsvc/unregister ${vmid(id)}`,
+};
+
+export const vmkfstools = {
+  /** Copies a disk's descriptor and extents, thin on the destination. */
+  cloneThin: (source: string, destination: string) => `vmkfstools -i ${quote(source)} ${quote(destination)} -d thin`,
+  /** Grows a disk to `size` (`40G`, `512M`, `1048576K`). */
+  extend: (size: string, disk: string) => {
+    if (!/^\d+[KMGT]$/.test(size)) throw new CesoError('INTERNAL', `not a vmkfstools size: ${size}`);
+    return `vmkfstools -X ${size} ${quote(disk)}`;
+  },
+};
+
+export const files = {
+  mkdir: (path: string) => `mkdir ${quote(path)}`,
+  /** Writes standard input to the file (the content never appears on a command line). */
+  write: (path: string) => `cat > ${quote(path)}`,
+  /** Removes a folder, then fails (listing what is left) unless it is gone. */
+  removeFolder: (path: string) => `rm -rf -- ${quote(path)}; if [ -e ${quote(path)} ]; then ls -A ${quote(path)}; exit 1; fi`,
+};
+
+/** Sizes in whole units where they divide, so plans read `-X 40G`. */
+export function vmkfstoolsSize(kb: number): string {
+  const units: Array<[string, number]> = [
+    ['T', 1024 ** 3],
+    ['G', 1024 ** 2],
+    ['M', 1024],
+  ];
+  for (const [unit, size] of units) if (kb % size === 0) return `${kb / size}${unit}`;
+  return `${Math.ceil(kb)}K`;
+}
+
+// ---- scripts with marked sections --------------------------------------------------------------
+
+export function newNonce(): string {
+  return `@@ceso-${randomBytes(8).toString('hex')}`;
+}
+
+export interface Section {
+  label: string;
+  command: string;
+}
+
+/**
+ * Runs each command with stdout and stderr together and stdin closed, between a marker line
+ * (`<nonce> <label>`) and its exit status (`<nonce> <label> rc <n>`).
+ */
+export function sectionsScript(nonce: string, sections: Section[]): string {
+  return sections
+    .map((section) => {
+      if (!/^[\w.-]+$/.test(section.label)) throw new CesoError('INTERNAL', `bad section label ${section.label}`);
+      return `echo '${nonce} ${section.label}'; ( ${section.command} ) </dev/null 2>&1; echo "${nonce} ${section.label} rc $?"`;
+    })
+    .join('\n');
+}
+
+export interface SectionOutput {
+  output: string;
+  code: number | null;
+}
+
+/** Splits a script's output into its sections, by label (for repeated labels the last wins). */
+export function splitSections(nonce: string, text: string): Map<string, SectionOutput> {
+  const sections = new Map<string, SectionOutput>();
+  let label: string | undefined;
+  let lines: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${nonce} `)) {
+      const rest = line.slice(nonce.length + 1).trimEnd();
+      const end = /^(\S+) rc (\d+)$/.exec(rest);
+      if (end !== null && label !== undefined && end[1] === label) {
+        sections.set(label, { output: lines.join('\n'), code: Number(end[2]) });
+        label = undefined;
+      } else {
+        if (label !== undefined) sections.set(label, { output: lines.join('\n'), code: null });
+        label = rest;
+      }
+      lines = [];
+    } else if (label !== undefined) {
+      lines.push(line);
+    }
+  }
+  if (label !== undefined) sections.set(label, { output: lines.join('\n'), code: null });
+  return sections;
+}
+
+/**
+ * `vm list` in ONE remote command: getallvms, then for every vmid on it (rows start with the
+ * vmid and name a .vmx) get.summary and the ceso.* lines of the VM's .vmx, whose path the loop
+ * takes from the summary's vmPathName (`[ds] dir/x.vmx` -> <volumesRoot>/ds/dir/x.vmx; `[] /abs`
+ * is absolute). Each VM's part is a section `vm.<id>` and `vmx.<id>`.
+ */
+export function listScript(nonce: string, volumesRoot: string): string {
+  const n = quote(nonce);
+  return [
+    `n=${n}; root=${quote(volumesRoot.replace(/\/+$/, ''))}`,
+    `all=$(${GETALLVMS} </dev/null 2>&1); rc=$?`,
+    `echo "$n getallvms"; printf '%s\\n' "$all"; echo "$n getallvms rc $rc"`,
+    `for id in $(printf '%s\\n' "$all" | awk '/^[0-9]+ .*\\.vmx/ { print $1 }' | sort -u); do`,
+    `  s=$(vim-cmd vmsvc/get.summary "$id" </dev/null 2>&1); rc=$?`,
+    `  echo "$n vm.$id"; printf '%s\\n' "$s"; echo "$n vm.$id rc $rc"`,
+    `  p=$(printf '%s\\n' "$s" | sed -n 's/^[[:space:]]*vmPathName = "\\(.*\\)",\\{0,1\\}[[:space:]]*$/\\1/p' | head -n 1)`,
+    `  ds=\${p#\\[}; ds=\${ds%%]*}; rel=\${p#*]}; rel=\${rel# }`,
+    `  if [ -n "$ds" ]; then f="$root/$ds/$rel"; else f=$rel; fi`,
+    `  echo "$n vmx.$id"; if [ -n "$p" ] && [ -f "$f" ]; then grep -i '^[[:space:]]*ceso\\.' "$f"; fi; echo "$n vmx.$id rc 0"`,
+    `done`,
+  ].join('\n');
+}

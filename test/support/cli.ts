@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'bin/run.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON (throws with the output when it is not exactly one JSON document). */
+  json<T = unknown>(): T;
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  input?: string;
+  timeoutMs?: number;
+  /** Called with the child once it is running (for signal tests). */
+  onSpawn?: (child: ReturnType<typeof spawn>) => void;
+}
+
+/** The test process's environment without a developer's own CESO_* settings. */
+function hermeticEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('CESO_')));
+}
+
+/** Runs the built CLI as a process, the way users do; bounded by a timeout. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...hermeticEnv(), NO_COLOR: '1', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ceso ${args.join(' ')} did not finish within ${options.timeoutMs ?? 60_000} ms\n${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({
+        code: code ?? -1,
+        stdout,
+        stderr,
+        json<T>() {
+          try {
+            return JSON.parse(stdout) as T;
+          } catch {
+            throw new Error(`stdout is not one JSON document (exit ${code}):\n${stdout}\nstderr:\n${stderr}`);
+          }
+        },
+      });
+    });
+    options.onSpawn?.(child);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export interface CesoWorkspace {
+  home: string;
+  configPath: string;
+  env: Record<string, string>;
+  writeConfig(yaml: string): string;
+  cleanup(): void;
+}
+
+/** A private CESO_HOME and config file per test file, so no test touches ~/.ceso. */
+export function workspace(): CesoWorkspace {
+  const home = mkdtempSync(join(tmpdir(), 'ceso-home-'));
+  const configPath = join(home, 'config.yaml');
+  return {
+    home,
+    configPath,
+    env: { CESO_HOME: home, CESO_CONFIG: configPath },
+    writeConfig(yaml: string) {
+      writeFileSync(configPath, yaml, { mode: 0o600 });
+      return configPath;
+    },
+    cleanup() {
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+export function simulatorConfig(sim: { port: number; user: string; thumbprintSha256: string; template?: string | null }, extra = ''): string {
+  return (
+    `esxi:\n  host: 127.0.0.1:${sim.port}\n  user: ${sim.user}\n  password: \${SIM_PASSWORD}\n  thumbprint: "${sim.thumbprintSha256}"\n` +
+    `defaults: {template: ${sim.template ?? 'ubuntu-22.04-template'}, datastore: datastore1, network: VM Network, cpu: 2, memory: 2, disk: 20}\n${extra}`
+  );
+}
