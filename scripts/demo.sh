@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run build >/dev/null
 bash test/testbed/build.sh
-node scripts/demo.mjs
+node scripts/run-ts.mjs scripts/demo.ts

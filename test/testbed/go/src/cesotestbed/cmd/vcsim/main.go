@@ -1,0 +1,149 @@
+// Command vcsim is the ceso test bed's simulated ESXi host (or vCenter): govmomi's vcsim with an
+// inventory shaped like a real standalone host and the corrections below. It prints one JSON
+// line on stdout once it listens, logs to stderr, and exits on SIGINT/SIGTERM or when stdin
+// reaches EOF (so it never outlives the process that started it with a pipe; stdin that is not
+// a pipe or socket, e.g. /dev/null, is not watched).
+//
+// Flags: --mode esx|vpx  --vms N  --listen 127.0.0.1:0  --user root  --password PW  --dir DIR
+//
+//	(or $VCSIM_PASSWORD)  --template NAME (empty: none)  --datastore-capacity-gb 1000  --datastore-free-gb 900
+//
+// Where vcsim 0.24.2 is kinder than a real ESXi host, and what the test bed does about it
+// (package cesotestbed/sim):
+//
+//   - CloneVM_Task: vcsim clones in ESX mode. A standalone host refuses it: the SOAP fault
+//     NotSupported ("The operation is not supported on the object."), HTTP 500. In vpx mode
+//     vcsim's clone drops the source's firmware, annotation and extraConfig (guestinfo!),
+//     ignores spec.config other than extraConfig and spec.powerOn: corrected after the clone.
+//   - .vmx files: vcsim leaves them empty. After every call that can change a VM (create,
+//     reconfigure, register, reload, power, rename, clone, reboot) the VM's .vmx is rendered
+//     (cesotestbed/vmx.FromVM) and merged into the file on disk: keys the renderer owns are
+//     replaced or removed, keys someone else wrote (the SSH emulator) are kept.
+//   - RegisterVM_Task: vcsim ignores the .vmx (default 1 CPU/32 MB, no disks or NICs, name from
+//     the folder) and demands <name>.nvram and vmware.log. The test bed reads the .vmx (name,
+//     guest OS, CPU, memory, firmware, UUIDs, annotation, controllers, disks with their sizes
+//     and parents, NICs with their MACs, every other key as extraConfig) and only needs the .vmx.
+//     VirtualMachine.Reload (missing from vcsim) re-reads the .vmx the same way.
+//   - extraConfig: vcsim appends every key of every ReconfigVM_Task (duplicates) and adds
+//     "govcsim". A real host replaces the value of an existing key and removes a key set to "".
+//   - Guest: vcsim reports no IP and tools "not running" forever. Here a powered-on VM runs
+//     tools and reports guest.ipAddress, guest.net[] (MAC, IPs), guest.hostName; powered off,
+//     nothing. The address comes from guestinfo.metadata (gzip+base64/base64/plain; JSON or
+//     YAML; netplan v2 ethernets.*.addresses or v1) and local-hostname, as cloud-init applies
+//     them at boot, only for a new instance-id (state kept with the disk, so a clone that keeps
+//     its source's instance-id keeps the old identity); otherwise a DHCP-like lease in
+//     198.51.100.0/24. RebootGuest (missing from vcsim) reboots the guest.
+//   - Disks: vcsim creates 0-byte .vmdk and -flat.vmdk files and never resizes them. Here a new
+//     disk gets a real descriptor and a sparse -flat.vmdk of its capacity (a child disk a
+//     seSparse descriptor naming its parent); growing a disk by ReconfigVM grows the files.
+//     CopyVirtualDisk_Task writes <dst>.vmdk + <dst>-flat.vmdk with a descriptor naming the new
+//     extent (vcsim copied the descriptor verbatim, still naming the source's extent, and
+//     filled sparse files); thin only when destSpec says so. ExtendVirtualDisk_Task (missing)
+//     is implemented. DeleteVirtualDisk_Task deletes the extents the descriptor names.
+//     vcsim requires "-flat.vmdk" next to every attached disk; child disks have none, so the
+//     test bed puts a placeholder there during the call.
+//   - Destroy_Task: vcsim deletes the whole folder of the VM's log directory (the datastore root
+//     for a VM kept there) and leaves its disks in other folders. Here the VM's own files and
+//     all its attached disks are deleted, then its folder if empty. UnregisterVM keeps files.
+//   - FileManager: faults named the simulator's real directories; MakeDirectory put them in
+//     the fault message; CopyDatastoreFile filled sparse files and could not copy folders.
+//   - HostDatastoreBrowser: an empty matchPattern matched nothing (a real host: everything);
+//     sub-folder results had FolderPath "[ds]/dir" (real: "[ds] dir"); VmDiskFileInfo had no
+//     capacity/thin details; extents (-flat, -sesparse) are hidden from VmDiskFileQuery.
+//   - Devices: a NIC on a network that does not exist crashed vcsim's handler; a real host
+//     answers InvalidDeviceSpec. A child disk whose parent is missing: FileNotFound. Thick
+//     disks larger than the datastore's free space: NoDiskSpace.
+//   - Sessions: vcsim answers RetrieveProperties(Ex) without a session; a real host answers
+//     NotAuthenticated. Faults sent without a message get the real host's localized message.
+//   - Datastore: vcsim reports the real file system's size and drifts as disks are added; here
+//     datastore1 reports --datastore-capacity-gb / --datastore-free-gb (changeable at run time).
+//
+// Control API (same HTTPS server, no authentication), see sim/control.go:
+//
+//	POST /testbed/fail {"method","fault","times","immediate","vm","message","props"}
+//	POST /testbed/delay {"method","ms"}   POST /testbed/datastore {"capacityGB","freeGB"}
+//	POST /testbed/expire-sessions   POST /testbed/reset   GET /testbed/state
+//
+// Not corrected: managed object ids are vcsim's ("vm-42"), not ESXi's integers; CreateVM_Task
+// with vmPathName "[ds]" and an existing folder puts the VM in "name (0)"; no snapshot files.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"cesotestbed/sim"
+)
+
+func main() {
+	log.SetFlags(log.LstdFlags)
+	log.SetPrefix("vcsim: ")
+	var opts sim.Options
+	flag.StringVar(&opts.Mode, "mode", "esx", "esx (standalone host, HostAgent) or vpx (vCenter, VirtualCenter)")
+	flag.IntVar(&opts.VMs, "vms", 2, "number of ordinary VMs (vm-0001, ...)")
+	flag.StringVar(&opts.Listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
+	flag.StringVar(&opts.User, "user", "root", "user name to accept")
+	flag.StringVar(&opts.Password, "password", os.Getenv("VCSIM_PASSWORD"), "password to accept (required; default $VCSIM_PASSWORD)")
+	flag.StringVar(&opts.Dir, "dir", "", "directory for all state; the datastore is DIR/volumes/datastore1")
+	flag.StringVar(&opts.Template, "template", "ubuntu-22.04-template", "name of the template VM (empty: none)")
+	flag.Float64Var(&opts.CapacityGB, "datastore-capacity-gb", 1000, "datastore capacity to report")
+	flag.Float64Var(&opts.FreeGB, "datastore-free-gb", 900, "datastore free space to report")
+	watchStdin := flag.Bool("exit-on-stdin-eof", true, "exit when stdin (a pipe or socket) reaches EOF")
+	flag.Parse()
+
+	if opts.Password == "" {
+		fail("--password is required")
+	}
+	if opts.VMs < 0 {
+		fail("--vms must be >= 0")
+	}
+	host, _, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		fail("--listen: %v", err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		fail("--listen must be a loopback address, not %q", opts.Listen)
+	}
+	if opts.FreeGB > opts.CapacityGB {
+		opts.FreeGB = opts.CapacityGB
+	}
+
+	tb, err := sim.Start(opts)
+	if err != nil {
+		fail("%v", err)
+	}
+	line, _ := json.Marshal(tb.Info())
+	w := bufio.NewWriter(os.Stdout)
+	_, _ = w.Write(append(line, '\n'))
+	_ = w.Flush()
+	log.Printf("listening on %s (%s mode)", tb.URL, opts.Mode)
+
+	done := make(chan string, 2)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() { done <- (<-sigs).String() }()
+	// Only a pipe or socket says anything about the parent: a background job of a shell script
+	// gets /dev/null, which is at EOF from the start.
+	if fi, err := os.Stdin.Stat(); err == nil && *watchStdin && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			done <- "stdin closed"
+		}()
+	}
+	reason := <-done
+	log.Printf("stopping: %s", reason)
+	tb.Close()
+}
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "vcsim: "+format+"\n", args...)
+	os.Exit(2)
+}
