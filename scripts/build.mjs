@@ -4,7 +4,7 @@
 // code splitting loads each command's code only, shares one copy of oclif, and leaves the SSH path
 // (ssh2 and its crypto) out of every run that does not use it.
 import { build } from 'esbuild';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,6 +18,21 @@ function commandEntries(directory) {
     return entry.name.endsWith('.ts') ? [path] : [];
   });
 }
+
+// axios builds its fetch adapter when imported, and probing fetch/Request loads Node's undici
+// (~15 ms per run) although ceso uses the http adapter. Nothing imports that eager default
+// export (adapters.js uses getFetch), so it is dropped; the build fails if axios changes it.
+const lazyAxiosFetch = {
+  name: 'lazy-axios-fetch',
+  setup(builder) {
+    builder.onLoad({ filter: /axios[\\/]lib[\\/]adapters[\\/]fetch\.js$/ }, async (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const eager = /const adapter = getFetch\(\);\s*export default adapter;/;
+      if (!eager.test(source)) throw new Error(`axios changed ${args.path}: review the lazy-axios-fetch patch in scripts/build.mjs`);
+      return { contents: source.replace(eager, ''), loader: 'js' };
+    });
+  },
+};
 
 rmSync(dist, { recursive: true, force: true });
 rmSync(join(root, 'oclif.manifest.json'), { force: true });
@@ -37,6 +52,9 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // oclif can load TypeScript sources through these in development; ceso ships JavaScript only.
   external: ['typescript', 'ts-node', 'tsx'],
+  // form-data (and the 200 kB mime-db behind it) serve multipart bodies, which ceso never sends.
+  alias: { 'form-data': join(root, 'scripts/stubs/form-data.mjs') },
+  plugins: [lazyAxiosFetch],
   banner: { js: "import { createRequire as __cesoCreateRequire } from 'node:module'; const require = __cesoCreateRequire(import.meta.url);" },
   logLevel: 'warning',
   metafile: true,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
-import type { ZodError } from 'zod';
+import type { core } from 'zod/mini';
 import { CesoError } from '../core/errors.js';
 import { configFileSchema, type ConfigFile } from './schema.js';
 
@@ -84,7 +84,7 @@ function interpolate(
   return value;
 }
 
-function configError(path: string, error: ZodError): CesoError {
+function configError(path: string, error: core.$ZodError): CesoError {
   const problems = error.issues.map((issue) => {
     const keyPath = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
     return `${path}: ${keyPath}: ${describeIssue(issue)}`;
@@ -95,13 +95,26 @@ function configError(path: string, error: ZodError): CesoError {
   });
 }
 
-function describeIssue(issue: ZodError['issues'][number]): string {
-  if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_type') {
-    const received = (issue as { input?: unknown }).input;
-    return received === undefined ? `missing, expected ${issue.expected}` : `expected ${issue.expected}, got ${typeName(received)}`;
+/** zod/mini carries no message catalogue: each kind of issue is phrased here. */
+function describeIssue(issue: core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_type': {
+      const received = (issue as { input?: unknown }).input;
+      return received === undefined ? `missing, expected ${issue.expected}` : `expected ${issue.expected}, got ${typeName(received)}`;
+    }
+    case 'too_small':
+      return issue.origin === 'string' ? 'expected a non-empty string' : `expected ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
+    case 'too_big':
+      return `expected ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+    case 'invalid_format':
+      return issue.message !== 'Invalid input' ? issue.message : `expected a ${issue.format}`;
+    default:
+      return issue.code === 'custom' ? issue.message : `invalid (${issue.code})`;
   }
-  return issue.message;
 }
 
 function typeName(value: unknown): string {

@@ -88,3 +88,18 @@ describe('faults', () => {
     expect(faultToError(fault('SomethingNew'))).toMatchObject({ code: 'HOST_FAULT', exitCode: 8 });
   });
 });
+
+describe('decodeBody shortcuts', () => {
+  it('drops redundant namespace and xsd type markup but never touches text', () => {
+    const text = 'note: <val xmlns:x="http://www.w3.org/2001/XMLSchema-instance" x:type="xsd:string"> stays';
+    const xml = envelope(
+      `<R xmlns="urn:vim25"><returnval><a xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="xsd:string">${text.replace(/</g, '&lt;').replace(/>/g, '&gt;')}</a>` +
+        `<b xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="ArrayOfString"><string>x</string></b><c xsi:type="xsd:int">7</c><d xsi:type="xsd:string"/></returnval></R>`,
+    );
+    const returnval = asObject(decodeBody(xml).value.returnval);
+    expect(returnval.a).toBe(text);
+    expect(returnval.b).toEqual(['x']);
+    expect(returnval.c).toBe('7');
+    expect(returnval.d).toBe('');
+  });
+});

@@ -82,19 +82,38 @@ export interface DecodedObject {
 }
 
 const parser = new XMLParser({
-  ignoreAttributes: false,
+  // Go-based hosts repeat namespace declarations on every value; skipping them halves parse time.
+  ignoreAttributes: (name: string) => name.startsWith('xmlns'),
   attributeNamePrefix: '@',
   parseTagValue: false,
   parseAttributeValue: false,
   trimValues: false,
-  processEntities: true,
-  // Also decodes numeric character references (&#34;), which Go-based hosts emit for quotes.
-  htmlEntities: true,
+  // Entities are decoded by decodeText, only in the few strings that hold one.
+  processEntities: false,
 });
+
+const ENTITY = /&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g;
+const NAMED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+export function decodeText(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(ENTITY, (_match, entity: string) => {
+    if (entity.startsWith('#x')) return String.fromCodePoint(Number.parseInt(entity.slice(2), 16));
+    if (entity.startsWith('#')) return String.fromCodePoint(Number.parseInt(entity.slice(1), 10));
+    return NAMED[entity] ?? _match;
+  });
+}
+
+/**
+ * Namespace declarations repeated on every value and `xsd:*` types of primitive values carry
+ * nothing the decoder uses, yet are half of a large property-collector answer. Anchored right
+ * after a tag name, so text content (which cannot hold `<`) is never touched.
+ */
+const REDUNDANT_MARKUP = /(<[A-Za-z_][\w.:-]*)(?: xmlns:[\w.-]+="http:\/\/www\.w3\.org\/2001\/XMLSchema-instance")?(?: [\w.-]+:type="xsd:\w+")?(?=[\s/>])/g;
 
 /** Parses a SOAP response and returns the decoded `soapenv:Body` element's single child. */
 export function decodeBody(xml: string): { name: string; value: DecodedObject } {
-  const doc = parser.parse(xml) as Record<string, unknown>;
+  const doc = parser.parse(xml.replace(REDUNDANT_MARKUP, '$1')) as Record<string, unknown>;
   const envelope = childByLocalName(doc, 'Envelope');
   const body = envelope === undefined ? undefined : childByLocalName(envelope, 'Body');
   if (body === undefined || typeof body !== 'object' || body === null) {
@@ -123,7 +142,7 @@ function localName(qualified: string): string {
 
 function decodeNode(node: unknown): Decoded {
   if (node === null || node === undefined) return '';
-  if (typeof node !== 'object') return String(node);
+  if (typeof node !== 'object') return decodeText(String(node));
   const record = node as Record<string, unknown>;
   const xsiType = schemaTypeOf(record);
   const morefType = record['@type'] as string | undefined;
@@ -138,11 +157,11 @@ function decodeNode(node: unknown): Decoded {
     return items;
   }
   if (morefType !== undefined && (xsiType === undefined || xsiType === 'ManagedObjectReference')) {
-    return new MoRef(morefType, text === undefined ? '' : String(text));
+    return new MoRef(decodeText(morefType), text === undefined ? '' : decodeText(String(text)));
   }
 
   const fields = Object.keys(record).filter((key) => !key.startsWith('@') && key !== '#text');
-  if (fields.length === 0) return text === undefined ? '' : String(text);
+  if (fields.length === 0) return text === undefined ? '' : decodeText(String(text));
 
   const result: DecodedObject = {};
   if (xsiType !== undefined) result._type = localName(xsiType);

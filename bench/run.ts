@@ -1,0 +1,210 @@
+// `npm run bench`: whole-process figures of ceso against peers measured in the same run, on
+// VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
+//
+//   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
+//   BENCH_ONLY=list,create,ssh   a subset of the sections
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { CLI, simulatorConfig, workspace, type CesoWorkspace } from '../test/support/cli.js';
+import { TESTBED_BIN, startSimulator, type Simulator } from '../test/support/simulator.js';
+import { startSshServer } from '../test/support/sshd.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh').split(','));
+
+interface Command {
+  label: string;
+  file: string;
+  args: string[];
+  env?: Record<string, string>;
+}
+
+function timeOnce(command: Command): { ms: number; code: number | null; stdout: string; stderr: string } {
+  const started = performance.now();
+  const result = spawnSync(command.file, command.args, { env: { ...process.env, ...command.env }, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const ms = performance.now() - started;
+  return { ms, code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** Runs the commands round-robin so drift in machine load hits all of them alike. */
+function measure(commands: Command[], rounds = ROUNDS): Map<string, number> {
+  const samples = new Map<string, number[]>(commands.map((command) => [command.label, []]));
+  for (const command of commands) timeOnce(command); // warm the file cache
+  for (let round = 0; round < rounds; round += 1) {
+    for (const command of commands) {
+      const result = timeOnce(command);
+      if (result.code !== 0) throw new Error(`${command.label} failed (${result.code}): ${result.stderr.slice(0, 2000)}`);
+      samples.get(command.label)?.push(result.ms);
+    }
+  }
+  return new Map([...samples].map(([label, values]) => [label, median(values)]));
+}
+
+const floor: Command = { label: 'node -e 0', file: process.execPath, args: ['-e', '0'] };
+
+function ceso(ws: CesoWorkspace, sim: Simulator, label: string, ...args: string[]): Command {
+  return { label, file: process.execPath, args: [CLI, ...args], env: { ...ws.env, SIM_PASSWORD: sim.password } };
+}
+
+function oracle(sim: Simulator, label: string): Command {
+  return {
+    label,
+    file: join(TESTBED_BIN, 'oracle'),
+    args: ['--url', sim.url, '--user', sim.user, '--thumbprint', sim.thumbprintSha1, 'list'],
+    env: { ORACLE_PASSWORD: sim.password },
+  };
+}
+
+function countLogLines(stderr: string, message: string): number {
+  return stderr.split('\n').filter((line) => line.includes(`"msg":"${message}"`)).length;
+}
+
+const fmt = (ms: number): string => `${ms.toFixed(1)} ms`;
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
+const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT MET');
+
+async function withSimulator<T>(vms: number, run: (sim: Simulator, ws: CesoWorkspace) => Promise<T>): Promise<T> {
+  const sim = await startSimulator({ mode: 'esx', vms });
+  const ws = workspace();
+  ws.writeConfig(simulatorConfig(sim));
+  try {
+    return await run(sim, ws);
+  } finally {
+    await sim.stop();
+    ws.cleanup();
+  }
+}
+
+async function listSection(): Promise<void> {
+  console.log(`\n## vm list (warm session), ${ROUNDS} rounds, medians`);
+  const figures: Record<number, { ceso: number; oracle: number; floor: number; requests: number }> = {};
+  for (const vms of [2, 1000]) {
+    figures[vms] = await withSimulator(vms, async (sim, ws) => {
+      const list = ceso(ws, sim, `ceso vm list @${vms}`, 'vm', 'list', '--json');
+      timeOnce(list); // logs in and caches the session
+      const debug = timeOnce({ ...list, args: [...list.args, '--log-level', 'debug'] });
+      const listed = (JSON.parse(debug.stdout) as unknown[]).length;
+      const medians = measure([floor, list, oracle(sim, `govmomi oracle list @${vms}`)]);
+      return {
+        ceso: medians.get(list.label) as number,
+        oracle: medians.get(`govmomi oracle list @${vms}`) as number,
+        floor: medians.get(floor.label) as number,
+        requests: countLogLines(debug.stderr, 'soap call'),
+        listed,
+      };
+    });
+  }
+  const two = figures[2] as (typeof figures)[number];
+  const thousand = figures[1000] as (typeof figures)[number];
+  const cesoCost = thousand.ceso - two.ceso;
+  const oracleCost = thousand.oracle - two.oracle;
+  const floorMs = median([two.floor, thousand.floor]);
+  console.log(`node -e 0 (runtime floor)          ${fmt(floorMs)}`);
+  console.log(`ceso vm list --json   @2 VMs       ${fmt(two.ceso)}   = ${ratio(two.ceso, floorMs)} the floor (target <= 2.50x: ${verdict(two.ceso / floorMs <= 2.5)})`);
+  console.log(`ceso vm list --json   @1000 VMs    ${fmt(thousand.ceso)}`);
+  console.log(`govmomi oracle list   @2 VMs       ${fmt(two.oracle)}`);
+  console.log(`govmomi oracle list   @1000 VMs    ${fmt(thousand.oracle)}`);
+  console.log(`cost of 998 more VMs: ceso ${fmt(cesoCost)}, govmomi ${fmt(oracleCost)} = ${ratio(cesoCost, oracleCost)} (target <= 1.00x: ${verdict(cesoCost <= oracleCost)})`);
+  console.log(`HTTP requests per warm list: @2 ${two.requests}, @1000 ${thousand.requests} (target 1: ${verdict(two.requests === 1 && thousand.requests === 1)})`);
+}
+
+function runAsync(command: Command): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command.file, command.args, { env: { ...process.env, ...command.env } });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+}
+
+async function createSection(): Promise<void> {
+  const cycles = Math.max(3, Math.round(ROUNDS / 3));
+  console.log(`\n## vm create then vm delete (standalone ESXi path), ${cycles} cycles, medians`);
+  await withSimulator(2, async (sim, ws) => {
+    const before = await sim.listFiles();
+    timeOnce(ceso(ws, sim, 'warm', 'vm', 'list', '--json'));
+    const creates: number[] = [];
+    const deletes: number[] = [];
+    const lists: number[] = [];
+    const floors: number[] = [];
+    let requests = 0;
+    for (let cycle = 0; cycle < cycles; cycle += 1) {
+      const create = timeOnce(ceso(ws, sim, 'create', 'vm', 'create', 'bench-1', '--ip', '10.9.0.10/24', '--json', '--log-level', 'debug'));
+      if (create.code !== 0) throw new Error(`create failed: ${create.stdout}`);
+      requests = countLogLines(create.stderr, 'soap call');
+      creates.push(create.ms);
+      const remove = timeOnce(ceso(ws, sim, 'delete', 'vm', 'delete', 'bench-1', '--force', '--yes', '--json'));
+      if (remove.code !== 0) throw new Error(`delete failed: ${remove.stdout}`);
+      deletes.push(remove.ms);
+      lists.push(timeOnce(ceso(ws, sim, 'list', 'vm', 'list', '--json')).ms);
+      floors.push(timeOnce(floor).ms);
+    }
+    console.log(`ceso vm create (copy disk, create, guestinfo, power on)  ${fmt(median(creates))} = ${ratio(median(creates), median(lists))} a warm vm list`);
+    console.log(`ceso vm delete --force (power off, destroy, check)       ${fmt(median(deletes))} = ${ratio(median(deletes), median(lists))} a warm vm list`);
+    console.log(`ceso vm list (peer in this run)                          ${fmt(median(lists))}; node -e 0 ${fmt(median(floors))}`);
+    console.log(`HTTP requests per create, warm session: ${requests}`);
+
+    const concurrent = 20;
+    const started = performance.now();
+    const made = await Promise.all(
+      Array.from({ length: concurrent }, (_, index) => runAsync(ceso(ws, sim, 'create', 'vm', 'create', `bench-c${index}`, '--no-power-on', '--json'))),
+    );
+    const createWall = performance.now() - started;
+    const failedCreates = made.filter((result) => result.code !== 0);
+    const removedStart = performance.now();
+    const removed = await Promise.all(
+      Array.from({ length: concurrent }, (_, index) => runAsync(ceso(ws, sim, 'delete', 'vm', 'delete', `bench-c${index}`, '--force', '--yes', '--json'))),
+    );
+    const deleteWall = performance.now() - removedStart;
+    const failedDeletes = removed.filter((result) => result.code !== 0);
+    const after = await sim.listFiles();
+    const leftovers = after.filter((file) => !before.includes(file));
+    console.log(
+      `${concurrent} concurrent creates: ${concurrent - failedCreates.length}/${concurrent} succeeded in ${fmt(createWall)} wall ` +
+        `(${ratio(createWall, median(creates) * concurrent)} of ${concurrent} sequential creates); ` +
+        `${concurrent} concurrent deletes: ${concurrent - failedDeletes.length}/${concurrent} in ${fmt(deleteWall)}; leftover files: ${leftovers.length}`,
+    );
+    for (const failure of [...failedCreates, ...failedDeletes].slice(0, 3)) console.log(`  failure: ${failure.stdout.slice(0, 300)}`);
+  });
+}
+
+async function sshSection(): Promise<void> {
+  console.log(`\n## vm list over SSH at 100 VMs, ${ROUNDS} rounds, medians`);
+  await withSimulator(100, async (sim, ws) => {
+    const sshd = await startSshServer({ sim });
+    try {
+      ws.writeConfig(
+        simulatorConfig(
+          sim,
+          `ssh: {host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, keyPath: "${sshd.privateKeyPath}", knownHosts: "${sshd.knownHostsPath}", volumesRoot: "${sshd.volumesRoot}"}\n`,
+        ),
+      );
+      const overSsh = ceso(ws, sim, 'ceso vm list --via ssh @100', 'vm', 'list', '--json', '--via', 'ssh');
+      const overApi = ceso(ws, sim, 'ceso vm list --via api @100', 'vm', 'list', '--json', '--via', 'api');
+      timeOnce(overApi);
+      const debug = timeOnce({ ...overSsh, args: [...overSsh.args, '--log-level', 'debug'] });
+      if (debug.code !== 0) throw new Error(`ssh list failed: ${debug.stdout}${debug.stderr.slice(0, 2000)}`);
+      const connections = countLogLines(debug.stderr, 'ssh connected');
+      const execs = countLogLines(debug.stderr, 'ssh exec');
+      const medians = measure([floor, overApi, overSsh], Math.max(5, Math.round(ROUNDS / 2)));
+      const sshMs = medians.get(overSsh.label) as number;
+      const apiMs = medians.get(overApi.label) as number;
+      console.log(`ceso vm list --via ssh  ${fmt(sshMs)} = ${ratio(sshMs, apiMs)} the API path (${fmt(apiMs)}) in this run; node -e 0 ${fmt(medians.get(floor.label) as number)}`);
+      console.log(`SSH connections ${connections}, exec round trips ${execs} (target 1 connection, <= 2 execs: ${verdict(connections === 1 && execs <= 2)})`);
+      console.log('  (each emulated vim-cmd logs in to the simulator over HTTPS, so a real host answers faster than this test bed)');
+    } finally {
+      await sshd.stop();
+    }
+  });
+}
+
+console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
+if (ONLY.has('list')) await listSection();
+if (ONLY.has('create')) await createSection();
+if (ONLY.has('ssh')) await sshSection();
