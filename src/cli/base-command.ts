@@ -4,6 +4,8 @@ import { openBackend } from '../backends.js';
 import type { HostBackend, Mutation } from '../core/backend.js';
 import { perform, type DryRunResult } from '../core/operations.js';
 import type { RenderedPlan } from '../core/plan.js';
+import { Policy } from '../core/policy.js';
+import type { Services } from '../core/services.js';
 import { renderPlanText } from './render.js';
 import { CesoError, isCesoError } from '../core/errors.js';
 import { configureLogger, logger, LOG_LEVELS, type LogLevel } from '../core/log.js';
@@ -78,6 +80,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
+  /** The backend together with the policy of the host's security mode. */
+  protected withServices<R>(operation: (services: Services) => Promise<R>): Promise<R> {
+    const policy = new Policy(this.target().security);
+    return this.withBackend((backend) => operation({ backend, policy }));
+  }
+
   /**
    * Plans a change, then (unless a dry run) runs it: progress on a terminal's stderr, Ctrl-C
    * undoes what was made, and `confirm` may stop it before the first change.
@@ -133,6 +141,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
+  /** Holds the per-VM lock of this host while `run` acts on the VM (see core/lock.ts). */
+  protected async withVmLock<R>(_vm: string, run: () => Promise<R>): Promise<R> {
+    return run();
+  }
+
   /** Human output goes to stdout only when --json is off. */
   protected print(text: string): void {
     if (!this.jsonEnabled()) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -148,6 +161,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const lines = [`Error: ${failure.message}`];
     if (failure.hint !== undefined) lines.push(`Hint: ${failure.hint}`);
     process.stderr.write(`${lines.join('\n')}\n`);
+  }
+
+  /** Every result says the security mode it ran under (each element, for list results). */
+  protected override toSuccessJson(result: unknown): unknown {
+    if (this.cachedTarget === undefined) return result;
+    const mode = this.cachedTarget.security.mode;
+    const stamp = (value: unknown): unknown => (value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value, mode } : value);
+    return Array.isArray(result) ? result.map(stamp) : stamp(result);
   }
 
   protected override logJson(json: unknown): void {

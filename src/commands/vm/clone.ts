@@ -4,6 +4,7 @@ import { changeFlags, guestFlags, provisionFlags, resourceFlags } from '../../cl
 import { renderVm } from '../../cli/render.js';
 import type { DryRunResult } from '../../core/operations.js';
 import { cloneRequestFrom } from '../../core/requests.js';
+import { planCloneVm } from '../../core/services.js';
 import type { Via, VmDetails } from '../../core/vm.js';
 
 export type VmCloneResult = DryRunResult | (VmDetails & { via: Via; durationMs: number });
@@ -35,11 +36,11 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
   async run(): Promise<VmCloneResult> {
     const source = { name: this.args.source, ...(this.flags['source-id'] === undefined ? {} : { id: this.flags['source-id'] }) };
     const request = cloneRequestFrom(source, this.args.name, this.flags, this.target().defaults);
-    return this.withBackend(async (backend) => {
-      const result = await this.runMutation(await backend.planClone(request), { dryRun: this.flags['dry-run'] });
+    return this.withServices(async (services) => {
+      const result = await this.runMutation(await planCloneVm(services, request), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       this.print(renderVm(result));
-      return { ...result, via: backend.via };
+      return { ...result, via: services.backend.via };
     });
   }
 }

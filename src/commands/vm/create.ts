@@ -4,6 +4,7 @@ import { changeFlags, guestFlags, provisionFlags, resourceFlags } from '../../cl
 import { renderVm } from '../../cli/render.js';
 import type { DryRunResult } from '../../core/operations.js';
 import { createRequestFrom } from '../../core/requests.js';
+import { planCreateVm } from '../../core/services.js';
 import type { Via, VmDetails } from '../../core/vm.js';
 
 export type VmCreateResult = DryRunResult | (VmDetails & { via: Via; durationMs: number });
@@ -35,11 +36,11 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
   async run(): Promise<VmCreateResult> {
     const target = this.target();
     const { request, diskFromDefaults } = createRequestFrom(this.args.name, this.flags, target.defaults);
-    return this.withBackend(async (backend) => {
-      const result = await this.runMutation(await backend.planCreate(request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
+    return this.withServices(async (services) => {
+      const result = await this.runMutation(await planCreateVm(services, request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       this.print(renderVm(result));
-      return { ...result, via: backend.via };
+      return { ...result, via: services.backend.via };
     });
   }
 }

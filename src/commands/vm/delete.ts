@@ -3,6 +3,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { changeFlags } from '../../cli/flags.js';
 import type { DeleteOutcome } from '../../core/backend.js';
 import type { DryRunResult } from '../../core/operations.js';
+import { planDeleteVm } from '../../core/services.js';
 import type { Via } from '../../core/vm.js';
 
 export type VmDeleteResult = DryRunResult | (DeleteOutcome & { via: Via; durationMs: number });
@@ -27,8 +28,8 @@ export default class VmDelete extends BaseCommand<typeof VmDelete> {
 
   async run(): Promise<VmDeleteResult> {
     const vm = { name: this.args.name, ...(this.flags.id === undefined ? {} : { id: this.flags.id }) };
-    return this.withBackend(async (backend) => {
-      const mutation = await backend.planDelete({ vm, force: this.flags.force });
+    return this.withServices(async (services) => {
+      const mutation = await planDeleteVm(services, { vm, force: this.flags.force }, this.flags.yes);
       const { target } = mutation;
       const result = await this.runMutation(mutation, {
         dryRun: this.flags['dry-run'],
@@ -40,7 +41,7 @@ export default class VmDelete extends BaseCommand<typeof VmDelete> {
       });
       if ('dryRun' in result) return result;
       this.print(`Deleted ${result.name} (id ${result.id}); removed ${result.removed.join(', ')}`);
-      return { ...result, via: backend.via };
+      return { ...result, via: services.backend.via };
     });
   }
 }

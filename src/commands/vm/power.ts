@@ -4,6 +4,7 @@ import { changeFlags } from '../../cli/flags.js';
 import type { PowerOutcome } from '../../core/backend.js';
 import type { DryRunResult } from '../../core/operations.js';
 import { POWER_ACTIONS, type PowerAction } from '../../core/requests.js';
+import { planPowerVm } from '../../core/services.js';
 import type { Via } from '../../core/vm.js';
 
 export type VmPowerResult = DryRunResult | (PowerOutcome & { via: Via; durationMs: number });
@@ -29,11 +30,11 @@ export default class VmPower extends BaseCommand<typeof VmPower> {
   async run(): Promise<VmPowerResult> {
     const vm = { name: this.args.name, ...(this.flags.id === undefined ? {} : { id: this.flags.id }) };
     const request = { vm, action: this.args.action as PowerAction, timeoutMs: this.flags.timeout * 1000 };
-    return this.withBackend(async (backend) => {
-      const result = await this.runMutation(await backend.planPower(request), { dryRun: this.flags['dry-run'] });
+    return this.withServices(async (services) => {
+      const result = await this.runMutation(await planPowerVm(services, request), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       this.print(result.message);
-      return { ...result, via: backend.via };
+      return { ...result, via: services.backend.via };
     });
   }
 }

@@ -139,7 +139,7 @@ func main() {
 		args = append([]string{cmd}, rest.Args()...)
 	}
 	if rawURL == "" || len(args) == 0 {
-		die(2, "usage: oracle --url URL --user U --password PW [--insecure|--thumbprint T] list|vm NAME|vm --id ID|datastores|about|clone-raw SRC NAME")
+		die(2, "usage: oracle --url URL --user U --password PW [--insecure|--thumbprint T] list|vm NAME|vm --id ID|datastores|about|set-extra NAME KEY=VALUE...|clone-raw SRC NAME")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -167,6 +167,12 @@ func main() {
 		out, err = datastores(ctx, c)
 	case "about":
 		out = c.ServiceContent.About
+	case "set-extra":
+		// What an operator does with `govc vm.change -e key=value`: tests use it to age a VM's expiry.
+		if len(args) < 3 {
+			die(2, "set-extra NAME KEY=VALUE...")
+		}
+		out, err = setExtra(ctx, c, args[1], args[2:])
 	case "clone-raw":
 		if len(args) != 3 {
 			die(2, "clone-raw SOURCE NAME")
@@ -472,6 +478,32 @@ func cloneRaw(ctx context.Context, c *govmomi.Client, source, name string) (inte
 	}
 	kind, msg := faultOf(err)
 	return map[string]interface{}{"ok": false, "fault": kind, "message": msg, "id": nil}, nil
+}
+
+func setExtra(ctx context.Context, c *govmomi.Client, name string, pairs []string) (interface{}, error) {
+	target, err := findVM(ctx, c, name, "")
+	if err != nil {
+		return nil, err
+	}
+	if target == nil {
+		return nil, fmt.Errorf("no VM named %q", name)
+	}
+	var extra []types.BaseOptionValue
+	for _, pair := range pairs {
+		i := strings.Index(pair, "=")
+		if i < 1 {
+			return nil, fmt.Errorf("expected KEY=VALUE, got %q", pair)
+		}
+		extra = append(extra, &types.OptionValue{Key: pair[:i], Value: pair[i+1:]})
+	}
+	t, err := object.NewVirtualMachine(c.Client, target.Self).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: extra})
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Wait(ctx); err != nil {
+		return nil, err
+	}
+	return map[string]interface{}{"ok": true}, nil
 }
 
 func faultOf(err error) (string, string) {

@@ -1,0 +1,83 @@
+import type { SecurityConfig } from '../config/schema.js';
+import type { HostBackend } from './backend.js';
+import { CesoError } from './errors.js';
+import { parseDuration, type CloneRequest, type CreateRequest } from './requests.js';
+import type { VmSelector } from './vm.js';
+
+/**
+ * Restricted mode, for AI agents: rules that hold whatever the flags say. Each denial is
+ * POLICY_DENIED (exit 7) naming the rule and the value. Standard mode checks nothing here; the
+ * safety rules every mode keeps live in the operations themselves.
+ */
+export class Policy {
+  constructor(private readonly security: SecurityConfig) {}
+
+  get restricted(): boolean {
+    return this.security.mode === 'restricted';
+  }
+
+  /** Flags restricted mode never accepts, and the confirmation it never asks for. */
+  checkFlags(flags: { force?: boolean; yes?: boolean; destructive?: boolean }): void {
+    if (!this.restricted) return;
+    if (flags.force === true) deny('force', '--force', 'restricted mode refuses --force', 'Act only on VMs ceso manages, powered off where the command needs it');
+    if (flags.destructive === true && flags.yes !== true) {
+      deny('confirmation', '--yes', 'restricted mode never prompts: a destructive command needs --yes', 'Pass --yes after checking the plan with --dry-run');
+    }
+  }
+
+  /** Only VMs carrying ceso.managed = "true" may be changed, powered, cloned over or deleted. */
+  async checkManaged(backend: HostBackend, selector: VmSelector, action: string): Promise<void> {
+    if (!this.restricted) return;
+    const vm = await backend.getVm(selector);
+    if (!vm.managed) {
+      deny('managedOnly', vm.name, `restricted mode only lets ceso ${action} VMs it manages; "${vm.name}" has no ceso.managed marker`, 'Ask an operator, or act on a VM ceso created');
+    }
+  }
+
+  /** Name prefix, allowed templates, size limits, user data and TTL for a new VM. */
+  async checkProvision(backend: HostBackend, request: CreateRequest | CloneRequest, now = new Date()): Promise<void> {
+    if (!this.restricted) return;
+    const { namePrefix, allowedTemplates, limits, allowUserData, requireTTL, maxTTL } = this.security;
+    if (namePrefix !== undefined && !request.name.startsWith(namePrefix)) {
+      deny('namePrefix', request.name, `restricted mode requires names starting with "${namePrefix}"`, `Name the VM ${namePrefix}${request.name}`);
+    }
+    if ('template' in request && allowedTemplates !== undefined && !allowedTemplates.includes(request.template)) {
+      deny('allowedTemplates', request.template, `template "${request.template}" is not allowed in restricted mode`, `Use one of: ${allowedTemplates.join(', ')}`);
+    }
+    if (request.guest.userData !== undefined && !allowUserData) {
+      deny('allowUserData', '--user-data', 'restricted mode refuses --user-data unless security.allowUserData is true', 'Use --ssh-key and the generated cloud-config');
+    }
+    if (requireTTL && request.expiresAt === undefined) deny('requireTTL', '--ttl', 'restricted mode requires an expiry: pass --ttl', 'e.g. --ttl 2h');
+    if (maxTTL !== undefined && request.expiresAt !== undefined) {
+      const longest = parseDuration(maxTTL, 'security.maxTTL');
+      if (new Date(request.expiresAt).getTime() - now.getTime() > longest + 1000) {
+        deny('maxTTL', request.expiresAt, `restricted mode allows a TTL of at most ${maxTTL}`, `Pass --ttl ${maxTTL} or less`);
+      }
+    }
+    let { cpu, memoryMB, diskGB } = request;
+    if ('source' in request) {
+      const source = await backend.getVm(request.source);
+      if (!source.managed) {
+        deny('managedOnly', source.name, `restricted mode only lets ceso clone VMs it manages; "${source.name}" has no ceso.managed marker`, 'Clone a VM ceso created');
+      }
+      cpu ??= source.cpu ?? undefined;
+      memoryMB ??= source.memoryMB ?? undefined;
+      diskGB ??= source.disks.reduce((largest, disk) => Math.max(largest, disk.capacityGB ?? 0), 0);
+    }
+    if (limits?.cpu !== undefined && (cpu ?? 0) > limits.cpu) deny('limits.cpu', String(cpu), `at most ${limits.cpu} vCPUs in restricted mode`, `Pass --cpu ${limits.cpu} or less`);
+    if (limits?.memoryGB !== undefined && (memoryMB ?? 0) > limits.memoryGB * 1024) {
+      deny('limits.memoryGB', String((memoryMB ?? 0) / 1024), `at most ${limits.memoryGB} GB of memory in restricted mode`, `Pass --memory ${limits.memoryGB} or less`);
+    }
+    if (limits?.diskGB !== undefined && (diskGB ?? 0) > limits.diskGB) deny('limits.diskGB', String(diskGB), `at most ${limits.diskGB} GB of disk in restricted mode`, `Pass --disk ${limits.diskGB} or less`);
+    if (limits?.vms !== undefined) {
+      const managed = (await backend.listVms()).filter((vm) => vm.managed).length;
+      if (managed >= limits.vms) {
+        deny('limits.vms', String(managed + 1), `restricted mode allows at most ${limits.vms} managed VMs on this host (${managed} exist)`, 'Delete a managed VM first (ceso vm reap removes expired ones)');
+      }
+    }
+  }
+}
+
+function deny(rule: string, value: string, message: string, hint: string): never {
+  throw new CesoError('POLICY_DENIED', `${message} (rule ${rule}, value ${JSON.stringify(value)})`, { hint, details: { rule, value } });
+}
