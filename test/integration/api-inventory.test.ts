@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
 import { startSimulator, type Simulator } from '../support/simulator.js';
+import { startSshServer } from '../support/sshd.js';
 
 interface OracleVm {
   name: string;
@@ -61,7 +62,7 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
     }
     expect(vms.some((vm) => vm.ip !== null)).toBe(true);
     expect(Object.keys(vms[0] ?? {}).sort()).toEqual(
-      ['cpu', 'expiresAt', 'guestId', 'id', 'ip', 'managed', 'memoryMB', 'name', 'powerState', 'status', 'uuid', 'via'].sort(),
+      ['cpu', 'expiresAt', 'guestId', 'id', 'ip', 'managed', 'memoryMB', 'mode', 'name', 'powerState', 'status', 'uuid', 'via'].sort(),
     );
   });
 
@@ -200,5 +201,31 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
     expect(help.stdout).toContain('EXAMPLES');
     expect(help.stdout).toContain('--json');
     expect(existsSync(join(ws.home, 'audit.log'))).toBe(false);
+  });
+
+  it('answers two VMs with one name with exit 4 AMBIGUOUS listing their ids; --id picks one', async () => {
+    // Real ESXi allows duplicate display names; register a second "vm-0001" the way an operator would.
+    const sshd = await startSshServer({ sim });
+    try {
+      const ds = `${sim.volumesRoot}/datastore1`;
+      const registered = await sshd.exec(
+        `mkdir -p '${ds}/dup' && sed 's/^displayName = .*/displayName = "vm-0001"/' '${ds}/vm-0001/vm-0001.vmx' | grep -v '^uuid\\|fileName' > '${ds}/dup/dup.vmx' && vim-cmd solo/registervm '${ds}/dup/dup.vmx'`,
+      );
+      expect(registered.code, registered.stderr).toBe(0);
+      const ids = (await sim.oracle<OracleVm[]>('list')).filter((vm) => vm.name === 'vm-0001').map((vm) => vm.id);
+      expect(ids).toHaveLength(2);
+      const ambiguous = await runCli(['vm', 'info', 'vm-0001', '--json'], { env });
+      expect(ambiguous.code).toBe(4);
+      const { error } = ambiguous.json<{ error: { code: string; message: string; details: { ids: string[] } } }>();
+      expect(error.code).toBe('AMBIGUOUS');
+      expect([...error.details.ids].sort()).toEqual([...ids].sort());
+      for (const id of ids) expect(error.message).toContain(id);
+      const chosen = await runCli(['vm', 'info', 'vm-0001', '--id', ids[1] ?? '', '--json'], { env });
+      expect(chosen.code).toBe(0);
+      expect(chosen.json()).toMatchObject({ name: 'vm-0001', id: ids[1] });
+      await sshd.exec(`vim-cmd vmsvc/unregister '${registered.stdout.trim()}'`);
+    } finally {
+      await sshd.stop();
+    }
   });
 });
