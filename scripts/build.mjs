@@ -51,7 +51,8 @@ await build({
   minifySyntax: true,
   chunkNames: 'chunks/[name]-[hash]',
   // oclif can load TypeScript sources through these in development; ceso ships JavaScript only.
-  external: ['typescript', 'ts-node', 'tsx'],
+  // node-ssh/ssh2 stay in node_modules: ssh2 has optional native addons, and they load lazily.
+  external: ['typescript', 'ts-node', 'tsx', 'node-ssh', 'ssh2'],
   // form-data (and the 200 kB mime-db behind it) serve multipart bodies, which ceso never sends.
   alias: { 'form-data': join(root, 'scripts/stubs/form-data.mjs') },
   plugins: [lazyAxiosFetch],

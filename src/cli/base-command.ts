@@ -1,5 +1,7 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
+import { appendAudit, currentUser } from '../core/audit.js';
+import { acquireVmLock } from '../core/lock.js';
 import { openBackend } from '../backends.js';
 import type { HostBackend, Mutation } from '../core/backend.js';
 import { perform, type DryRunResult } from '../core/operations.js';
@@ -46,9 +48,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })(),
   };
 
+  /** Commands that can change a host: each run (dry runs too) appends a line to the audit log. */
+  static audited = false;
+
   protected flags!: BaseFlags<T>;
   protected args!: BaseArgs<T>;
   private cachedTarget: HostTarget | undefined;
+  private failure: CesoError | undefined;
+  private lastVia: HostBackend['via'] | undefined;
 
   override async init(): Promise<void> {
     await super.init();
@@ -76,6 +83,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     try {
       return await operation(backend);
     } finally {
+      this.lastVia = backend.via;
       await backend.close();
     }
   }
@@ -141,9 +149,24 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
-  /** Holds the per-VM lock of this host while `run` acts on the VM (see core/lock.ts). */
-  protected async withVmLock<R>(_vm: string, run: () => Promise<R>): Promise<R> {
-    return run();
+  /**
+   * Holds the per-VM locks of this host while `run` acts on the VMs (see core/lock.ts): another
+   * ceso process on the same VM waits up to --lock-timeout, then fails with LOCKED. Several names
+   * are taken in sorted order, so two processes never wait on each other.
+   */
+  protected async withVmLock<R>(vm: string | string[], run: () => Promise<R>): Promise<R> {
+    const names = [...new Set(Array.isArray(vm) ? vm : [vm])].sort();
+    const { api } = this.target();
+    const timeoutSeconds = (this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0;
+    const locks = [];
+    try {
+      for (const name of names) {
+        locks.push(await acquireVmLock({ host: `${api.host}:${api.port}`, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
+      }
+      return await run();
+    } finally {
+      for (const lock of locks.reverse()) lock.release();
+    }
   }
 
   /** Human output goes to stdout only when --json is off. */
@@ -153,6 +176,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   override async catch(error: unknown): Promise<void> {
     const failure = toCesoError(error);
+    this.failure = failure;
     process.exitCode = failure.exitCode;
     if (this.jsonEnabled()) {
       process.stdout.write(`${JSON.stringify({ error: failure.toJSON() }, null, 2)}\n`);
@@ -161,6 +185,38 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const lines = [`Error: ${failure.message}`];
     if (failure.hint !== undefined) lines.push(`Hint: ${failure.hint}`);
     process.stderr.write(`${lines.join('\n')}\n`);
+  }
+
+  override async _run<R>(): Promise<R> {
+    const started = new Date();
+    let result: R | undefined;
+    try {
+      result = await super._run<R>();
+      return result;
+    } finally {
+      if ((this.ctor as typeof BaseCommand).audited && this.flags !== undefined) this.audit(started, result);
+    }
+  }
+
+  private audit(started: Date, result: unknown): void {
+    const outcome = (result ?? {}) as { id?: unknown; via?: unknown };
+    const args = (this.args ?? {}) as Record<string, unknown>;
+    const target = this.cachedTarget;
+    appendAudit({
+      time: started.toISOString(),
+      user: currentUser(),
+      host: target === undefined ? '' : `${target.name} (${target.api.host}:${target.api.port})`,
+      command: this.id?.replace(/:/g, ' ') ?? '',
+      arguments: { ...args, ...(this.flags as Record<string, unknown>) },
+      mode: target?.security.mode ?? 'standard',
+      via: outcome.via === 'api' || outcome.via === 'ssh' ? outcome.via : (this.lastVia ?? null),
+      dryRun: (this.flags as { 'dry-run'?: boolean })['dry-run'] === true,
+      outcome: this.failure === undefined ? 'success' : 'error',
+      errorCode: this.failure?.code ?? null,
+      vmId: typeof outcome.id === 'string' ? outcome.id : null,
+      vm: typeof args.name === 'string' ? args.name : null,
+      durationMs: Date.now() - started.getTime(),
+    });
   }
 
   /** Every result says the security mode it ran under (each element, for list results). */

@@ -6,10 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CesoError } from '../core/errors.js';
+import { VMID } from './parse.js';
 import { quote } from './quote.js';
 
 export function vmid(id: string): string {
-  if (!/^\d{1,10}$/.test(id)) throw new CesoError('INVALID_INPUT', `"${id}" is not a vmid: a vmid is a number`, { hint: 'Run "ceso vm list" to see the ids' });
+  if (!VMID.test(id)) throw new CesoError('INVALID_INPUT', `"${id}" is not a vmid`, { hint: 'Run "ceso vm list" to see the ids' });
   return quote(id);
 }
 
@@ -117,21 +118,33 @@ export function splitSections(nonce: string, text: string): Map<string, SectionO
  * `vm list` in ONE remote command: getallvms, then for every vmid on it (rows start with the
  * vmid and name a .vmx) get.summary and the ceso.* lines of the VM's .vmx, whose path the loop
  * takes from the summary's vmPathName (`[ds] dir/x.vmx` -> <volumesRoot>/ds/dir/x.vmx; `[] /abs`
- * is absolute). Each VM's part is a section `vm.<id>` and `vmx.<id>`.
+ * is absolute). vim-cmd costs a hostd round trip per call, so up to `parallel` VMs are read at
+ * once, each into its own file in a private temp folder (removed on exit), printed in turn as
+ * sections `vm.<id>` and `vmx.<id>`.
  */
-export function listScript(nonce: string, volumesRoot: string): string {
+export function listScript(nonce: string, volumesRoot: string, parallel = 8): string {
   const n = quote(nonce);
   return [
     `n=${n}; root=${quote(volumesRoot.replace(/\/+$/, ''))}`,
     `all=$(${GETALLVMS} </dev/null 2>&1); rc=$?`,
     `echo "$n getallvms"; printf '%s\\n' "$all"; echo "$n getallvms rc $rc"`,
-    `for id in $(printf '%s\\n' "$all" | awk '/^[0-9]+ .*\\.vmx/ { print $1 }' | sort -u); do`,
-    `  s=$(vim-cmd vmsvc/get.summary "$id" </dev/null 2>&1); rc=$?`,
-    `  echo "$n vm.$id"; printf '%s\\n' "$s"; echo "$n vm.$id rc $rc"`,
+    `t=$(mktemp -d /tmp/ceso-list.XXXXXX) || exit 1`,
+    `trap 'rm -rf "$t"' EXIT`,
+    `trap 'exit 1' HUP INT TERM`,
+    `one() {`,
+    `  s=$(vim-cmd vmsvc/get.summary "$1" </dev/null 2>&1); rc=$?`,
+    `  echo "$n vm.$1"; printf '%s\\n' "$s"; echo "$n vm.$1 rc $rc"`,
     `  p=$(printf '%s\\n' "$s" | sed -n 's/^[[:space:]]*vmPathName = "\\(.*\\)",\\{0,1\\}[[:space:]]*$/\\1/p' | head -n 1)`,
     `  ds=\${p#\\[}; ds=\${ds%%]*}; rel=\${p#*]}; rel=\${rel# }`,
     `  if [ -n "$ds" ]; then f="$root/$ds/$rel"; else f=$rel; fi`,
-    `  echo "$n vmx.$id"; if [ -n "$p" ] && [ -f "$f" ]; then grep -i '^[[:space:]]*ceso\\.' "$f"; fi; echo "$n vmx.$id rc 0"`,
+    `  echo "$n vmx.$1"; if [ -n "$p" ] && [ -f "$f" ]; then grep -i '^[[:space:]]*ceso\\.' "$f"; fi; echo "$n vmx.$1 rc 0"`,
+    `}`,
+    `i=0`,
+    `for id in $(printf '%s\\n' "$all" | awk '/^[A-Za-z0-9][A-Za-z0-9_.-]* .*\\.vmx/ { print $1 }'); do`,
+    `  one "$id" > "$t/$i" &`,
+    `  i=$((i + 1)); if [ $((i % ${parallel})) -eq 0 ]; then wait; fi`,
     `done`,
+    `wait`,
+    `j=0; while [ $j -lt $i ]; do cat "$t/$j"; j=$((j + 1)); done`,
   ].join('\n');
 }

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { NodeSSH } from 'node-ssh';
+import type * as NodeSshModule from 'node-ssh';
+import type { NodeSSH } from 'node-ssh';
 import { CesoError, isCesoError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import type { SshEndpoint } from '../config/resolve.js';
@@ -35,6 +36,15 @@ export interface RemoteShell {
 }
 
 const DEFAULT_HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+
+/**
+ * node-ssh (and ssh2 under it) load from node_modules at run time, not from the bundle (they are
+ * external in scripts/build.mjs: ssh2 carries optional native addons a bundler cannot inline),
+ * and only when a command uses SSH.
+ */
+export async function loadNodeSsh(): Promise<typeof NodeSshModule> {
+  return import('node-ssh');
+}
 
 export function expandHome(path: string, env: NodeJS.ProcessEnv = process.env): string {
   if (path === '~') return env.HOME ?? homedir();
@@ -85,6 +95,7 @@ export class SshConnection implements RemoteShell {
     const known = verifier.knownKeyTypes().flatMap((type) => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]));
     const preferred = known.filter((type) => DEFAULT_HOST_KEY_ALGORITHMS.includes(type));
     const auth = this.authConfig();
+    const { NodeSSH } = await loadNodeSsh();
     const ssh = new NodeSSH();
     const started = performance.now();
     try {
@@ -205,17 +216,16 @@ export class SshConnection implements RemoteShell {
       }, timeoutMs);
     });
     try {
-      const result = await Promise.race([
-        ssh.execCommand(command, {
-          noTrim: true,
-          ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-          onChannel: (opened: ChannelLike) => {
-            channel = opened;
-          },
-          ...(options.onStdout === undefined ? {} : { onStdout: (chunk: Buffer) => options.onStdout?.(chunk.toString('utf8')) }),
-        }),
-        timedOut,
-      ]);
+      const running = ssh.execCommand(command, {
+        noTrim: true,
+        ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+        onChannel: (opened: ChannelLike) => {
+          channel = opened;
+        },
+        ...(options.onStdout === undefined ? {} : { onStdout: (chunk: Buffer) => options.onStdout?.(chunk.toString('utf8')) }),
+      });
+      running.catch(() => undefined); // settled after a timeout: already reported
+      const result = await Promise.race([running, timedOut]);
       logger().debug(
         { ms: Math.round(performance.now() - started), code: result.code, bytes: result.stdout.length, command: firstLine(command).slice(0, 120) },
         'ssh exec',

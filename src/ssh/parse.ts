@@ -6,6 +6,9 @@
 import { parseDatastorePath, toPowerState, type PowerState, type VmDisk, type VmNic, type VmSnapshot } from '../core/vm.js';
 import { VmodlRef, parseVmodl, pick, readVmodl, pickArray, pickBoolean, pickNumber, pickString, typeName, type VmodlValue } from './vmodl.js';
 
+/** A vmid: digits on a real host (the test bed's simulator prints its moref values, e.g. vm-12). */
+export const VMID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 // ---- vim-cmd vmsvc/getallvms ----------------------------------------------------------------
 
 export interface VmRow {
@@ -25,7 +28,7 @@ export interface GetAllVms {
   skipped: string[];
 }
 
-const ROW_START = /^(\d+)\s+(\S.*)$/;
+const ROW_START = /^([A-Za-z0-9][A-Za-z0-9_.-]*)\s+(\S.*)$/;
 const FILE_TOKEN = /^\[[^\]]*\]\s?.*\.vmx$/i;
 const VERSION_TOKEN = /^vmx-\d+$/;
 
@@ -393,7 +396,7 @@ export function parseRegisteredVmid(output: string): string | null {
   const ids = output
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => /^\d+$/.test(line));
+    .filter((line) => VMID.test(line));
   return ids.length === 1 ? (ids[0] as string) : null;
 }
 
@@ -413,4 +416,25 @@ export function descriptorCapacityKB(descriptor: string): number | null {
 
 export function nonEmpty(value: string | null | undefined): string | null {
   return value === undefined || value === null || value === '' ? null : value;
+}
+
+/**
+ * `esxcli network vswitch standard portgroup list`: a table whose first column is the port
+ * group's name (may hold single spaces); columns are separated by two or more spaces.
+ */
+export function parsePortgroups(output: string): string[] {
+  const names: string[] = [];
+  for (const line of output.split('\n')) {
+    if (/^\s*$/.test(line) || /^Name\s{2,}/.test(line) || /^-{3,}/.test(line.trim())) continue;
+    const name = line.split(/\s{2,}/)[0]?.trim();
+    if (name !== undefined && name !== '') names.push(name);
+  }
+  return names;
+}
+
+/** MAC addresses named in .vmx lines (`ethernet0.generatedAddress = "00:0c:29:..."`), lowercased. */
+export function parseMacLines(output: string): Set<string> {
+  const macs = new Set<string>();
+  for (const match of output.matchAll(/^\s*ethernet\d+\.(?:generatedA|a)ddress\s*=\s*"([0-9a-fA-F:]{17})"/gim)) macs.add((match[1] as string).toLowerCase());
+  return macs;
 }

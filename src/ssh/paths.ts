@@ -9,7 +9,11 @@ import { parseDatastorePath } from '../core/vm.js';
 
 /** A datastore name ceso may build a path from: no "/", not "." or "..", no control characters. */
 export function isSafeDatastoreName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !/[\0-\x1f\x7f\]]/.test(name);
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes(']') && !hasControl(name);
+}
+
+function hasControl(text: string): boolean {
+  return [...text].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f);
 }
 
 /** The host file a datastore path names; `[] /abs/path` (system VMs) is the absolute path itself. */
@@ -49,5 +53,5 @@ export function folderOf(vmxDatastorePath: string): string | null {
 /** A relative folder inside a datastore that `rm -rf` may be given: no "..", ".", empty or absolute parts. */
 export function isSafeFolder(relative: string): boolean {
   if (relative === '' || relative.startsWith('/')) return false;
-  return relative.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && !/[\0-\x1f\x7f]/.test(part));
+  return relative.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && !hasControl(part));
 }

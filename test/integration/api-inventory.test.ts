@@ -154,10 +154,14 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
 
   it('fails in seconds with exit 5 when the host refuses or never answers', async () => {
     const bare = workspace();
-    const closed = await runCli(['vm', 'list', '--json'], { env: { CESO_HOME: bare.home, CESO_HOST: '127.0.0.1:1', CESO_PASSWORD: 'x' } });
-    bare.cleanup();
+    const closed = await runCli(['vm', 'list', '--json', '--via', 'api'], { env: { CESO_HOME: bare.home, CESO_HOST: '127.0.0.1:1', CESO_PASSWORD: 'x' } });
     expect(closed.code).toBe(5);
     expect(closed.json()).toMatchObject({ error: { code: 'HOST_UNREACHABLE', message: '127.0.0.1:1: connection refused' } });
+    // With --via auto and no usable SSH, the outage is still what is reported, with both causes.
+    const both = await runCli(['vm', 'list', '--json'], { env: { CESO_HOME: bare.home, CESO_HOST: '127.0.0.1:1', CESO_PASSWORD: 'x', SSH_AUTH_SOCK: '' } });
+    expect(both.code).toBe(5);
+    expect(both.json<{ error: { message: string } }>().error.message).toMatch(/unreachable .*connection refused.* SSH .* could not be used/);
+    bare.cleanup();
 
     const silent: Server = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -165,7 +169,7 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
     const hung = workspace();
     try {
       hung.writeConfig(`esxi: {host: "127.0.0.1:${port}", password: x, connectTimeoutSeconds: 1}\n`);
-      const result = await runCli(['vm', 'list', '--json'], { env: hung.env, timeoutMs: 15_000 });
+      const result = await runCli(['vm', 'list', '--json', '--via', 'api'], { env: hung.env, timeoutMs: 15_000 });
       expect(result.code).toBe(5);
       expect(result.json()).toMatchObject({ error: { code: 'HOST_UNREACHABLE', details: { reason: 'connect-timeout' } } });
     } finally {

@@ -33,14 +33,16 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
     ...changeFlags,
   };
 
+  static override audited = true;
+
   async run(): Promise<VmCloneResult> {
     const source = { name: this.args.source, ...(this.flags['source-id'] === undefined ? {} : { id: this.flags['source-id'] }) };
     const request = cloneRequestFrom(source, this.args.name, this.flags, this.target().defaults);
-    return this.withServices(async (services) => {
+    return this.withVmLock([this.args.source, this.args.name], () => this.withServices(async (services) => {
       const result = await this.runMutation(await planCloneVm(services, request), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       this.print(renderVm(result));
       return { ...result, via: services.backend.via };
-    });
+    }));
   }
 }

@@ -33,14 +33,16 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
     ...changeFlags,
   };
 
+  static override audited = true;
+
   async run(): Promise<VmCreateResult> {
     const target = this.target();
     const { request, diskFromDefaults } = createRequestFrom(this.args.name, this.flags, target.defaults);
-    return this.withServices(async (services) => {
+    return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const result = await this.runMutation(await planCreateVm(services, request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       this.print(renderVm(result));
       return { ...result, via: services.backend.via };
-    });
+    }));
   }
 }

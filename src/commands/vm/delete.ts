@@ -26,9 +26,11 @@ export default class VmDelete extends BaseCommand<typeof VmDelete> {
     ...changeFlags,
   };
 
+  static override audited = true;
+
   async run(): Promise<VmDeleteResult> {
     const vm = { name: this.args.name, ...(this.flags.id === undefined ? {} : { id: this.flags.id }) };
-    return this.withServices(async (services) => {
+    return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const mutation = await planDeleteVm(services, { vm, force: this.flags.force }, this.flags.yes);
       const { target } = mutation;
       const result = await this.runMutation(mutation, {
@@ -42,6 +44,6 @@ export default class VmDelete extends BaseCommand<typeof VmDelete> {
       if ('dryRun' in result) return result;
       this.print(`Deleted ${result.name} (id ${result.id}); removed ${result.removed.join(', ')}`);
       return { ...result, via: services.backend.via };
-    });
+    }));
   }
 }

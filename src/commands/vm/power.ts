@@ -27,14 +27,16 @@ export default class VmPower extends BaseCommand<typeof VmPower> {
     ...changeFlags,
   };
 
+  static override audited = true;
+
   async run(): Promise<VmPowerResult> {
     const vm = { name: this.args.name, ...(this.flags.id === undefined ? {} : { id: this.flags.id }) };
     const request = { vm, action: this.args.action as PowerAction, timeoutMs: this.flags.timeout * 1000 };
-    return this.withServices(async (services) => {
+    return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const result = await this.runMutation(await planPowerVm(services, request), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       this.print(result.message);
       return { ...result, via: services.backend.via };
-    });
+    }));
   }
 }

@@ -16,6 +16,8 @@ export default class VmReap extends BaseCommand<typeof VmReap> {
 
   static override flags = { ...changeFlags };
 
+  static override audited = true;
+
   async run(): Promise<VmReapResult> {
     const result = await this.withServices(async (services) => ({
       ...(await reapExpired(services, { dryRun: this.flags['dry-run'], lock: (vm, run) => this.withVmLock(vm, run) })),

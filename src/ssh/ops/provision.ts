@@ -1,0 +1,385 @@
+/**
+ * create and clone over SSH: the cold-clone sequence of the tools that work on standalone hosts.
+ *
+ *   mkdir <ds>/<name>; vmkfstools -i <src disk> <name>.vmdk -d thin (per disk); vmkfstools -X
+ *   (grow the first disk, before registering, so hostd reads the new size); cat > <name>.vmx (the
+ *   new .vmx on stdin); vim-cmd solo/registervm (its printed vmid is the VM's id); power.on.
+ *
+ * Identity before power-on: ceso picks the MAC itself (static, VMware's 00:50:56:00-3f range,
+ * checked against the MACs in every .vmx on the datastores) and the cloud-init instance-id
+ * itself (a random UUID), so the guestinfo is complete in the .vmx before the VM is registered;
+ * the host makes the BIOS uuid (`uuid.action = "create"`). Over the API the instance-id is the
+ * VM's uuid instead; either way it is new and unique for every VM, which is what cloud-init needs.
+ * On failure the steps that ran are undone (the VM destroyed, its folder removed), as over the API.
+ */
+import { randomUUID } from 'node:crypto';
+import { buildGuestinfo, retargetUserData } from '../../cloudinit/index.js';
+import { reviewGuestinfo } from '../../cloudinit/review.js';
+import { decodeGuestinfoValue } from '../../cloudinit/encoding.js';
+import { CesoError, invalidInput } from '../../core/errors.js';
+import type { Plan, PlanStep } from '../../core/plan.js';
+import type { CloneRequest, CreateRequest, GuestRequest } from '../../core/requests.js';
+import { selectOne } from '../../core/select.js';
+import { MARKERS, type PowerState } from '../../core/vm.js';
+import { files, vimCmd, vmkfstools, vmkfstoolsSize } from '../commands.js';
+import type { SshContext } from '../context.js';
+import { parseRegisteredVmid, vmkfstoolsProgress, type VmRow } from '../parse.js';
+import { hostPath, isSafeDatastoreName } from '../paths.js';
+import { run } from '../run.js';
+import type { VmxFile } from '../vmx.js';
+import { buildCloneVmx, generateMac, reviewVmx, vmxDisks } from './clone-vmx.js';
+import { readRows, readVm, type VmRead } from './inventory.js';
+import { checkNetwork, findDatastore, readPlacement, type SshPlacement } from './placement.js';
+
+export interface SshProvisionState {
+  vmid?: string;
+}
+
+interface SourceDisk {
+  device: string;
+  file: string;
+  capacityKB: number;
+}
+
+interface SourceVm {
+  row: VmRow;
+  name: string;
+  powerState: PowerState | null;
+  cpu: number;
+  memoryMB: number;
+  vmx: VmxFile;
+  datastore: string;
+  disks: SourceDisk[];
+  firstNicNetwork: string | null;
+  committedBytes: number;
+}
+
+interface ProvisionSpec {
+  operation: 'create' | 'clone';
+  name: string;
+  source: SourceVm;
+  datastore: SshPlacement['datastores'][number];
+  network: string;
+  cpu: number;
+  memoryMB: number;
+  diskKB: number;
+  guest: GuestRequest;
+  userData: { build: true } | { raw: string };
+  markers: Record<string, string>;
+  powerOn: boolean;
+  mac: string;
+  instanceId: string;
+}
+
+const KB_PER_GB = 1024 * 1024;
+/** Copies of big disks take long; the host reports progress meanwhile. */
+const DISK_COPY_TIMEOUT_MS = 6 * 3600_000;
+
+export async function planCreate(context: SshContext, request: CreateRequest, diskFromDefaults: boolean): Promise<Plan<SshProvisionState>> {
+  const { rows } = await readRows(context);
+  assertNameFree(rows, request.name);
+  let row: VmRow;
+  try {
+    row = selectOne(rows, { name: request.template });
+  } catch (error) {
+    if (error instanceof CesoError && error.code === 'VM_NOT_FOUND') {
+      throw new CesoError('TEMPLATE_NOT_FOUND', `template "${request.template}" does not exist on this host`, {
+        hint: 'Pass --template with the name of a powered-off Ubuntu VM, or set defaults.template (see README: preparing a template)',
+      });
+    }
+    throw error;
+  }
+  const template = sourceOf(row, await readVm(context, row));
+  if (template.powerState !== 'poweredOff') {
+    throw new CesoError('INVALID_POWER_STATE', `template "${template.name}" is ${template.powerState ?? 'in an unknown state'}; a template must be powered off`, {
+      hint: `Power it off first (ceso vm power ${template.name} off), or choose another --template`,
+    });
+  }
+  const placement = await readPlacement(context);
+  const templateDiskKB = template.disks[0]?.capacityKB ?? 0;
+  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
+  if (!diskFromDefaults && requestedKB > 0 && requestedKB < templateDiskKB) {
+    throw invalidInput(
+      `--disk ${request.diskGB}: smaller than the template's disk (${gb(templateDiskKB)} GB); disks cannot shrink`,
+      `Use --disk ${Math.ceil(templateDiskKB / KB_PER_GB)} or more`,
+    );
+  }
+  return buildPlan(context, {
+    operation: 'create',
+    name: request.name,
+    source: template,
+    datastore: findDatastore(placement, request.datastore ?? template.datastore),
+    network: checkNetwork(placement, request.network ?? 'VM Network'),
+    cpu: request.cpu ?? 2,
+    memoryMB: request.memoryMB ?? 4096,
+    diskKB: Math.max(requestedKB, templateDiskKB),
+    guest: request.guest,
+    userData: { build: true },
+    markers: {
+      [MARKERS.managed]: 'true',
+      [MARKERS.createdAt]: new Date().toISOString(),
+      [MARKERS.template]: template.name,
+      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
+    },
+    powerOn: request.powerOn,
+    mac: generateMac(placement.macsInUse),
+    instanceId: randomUUID(),
+  });
+}
+
+export async function planClone(context: SshContext, request: CloneRequest): Promise<Plan<SshProvisionState>> {
+  const { rows } = await readRows(context);
+  assertNameFree(rows, request.name);
+  const row = selectOne(rows, request.source);
+  const source = sourceOf(row, await readVm(context, row));
+  if (source.powerState !== 'poweredOff') {
+    throw new CesoError('INVALID_POWER_STATE', `"${source.name}" is ${source.powerState ?? 'in an unknown state'}; a cold clone needs the source powered off`, {
+      hint: `Power it off first: ceso vm power ${source.name} shutdown`,
+    });
+  }
+  const placement = await readPlacement(context);
+  const sourceDiskKB = source.disks[0]?.capacityKB ?? 0;
+  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
+  if (requestedKB > 0 && requestedKB < sourceDiskKB) {
+    throw invalidInput(`--disk ${request.diskGB}: smaller than the source's disk (${gb(sourceDiskKB)} GB); disks cannot shrink`);
+  }
+  const sourceUserData = decodeSourceUserData(source.vmx);
+  let userData: ProvisionSpec['userData'] = { build: true };
+  if (!request.replaceUserData && sourceUserData !== undefined) {
+    userData = { raw: retargetUserData(sourceUserData, { instanceId: 'clone', hostname: request.guest.hostname, ...(request.guest.domain === undefined ? {} : { domain: request.guest.domain }) }) };
+  }
+  return buildPlan(context, {
+    operation: 'clone',
+    name: request.name,
+    source,
+    datastore: findDatastore(placement, request.datastore ?? source.datastore),
+    network: checkNetwork(placement, request.network ?? source.firstNicNetwork ?? 'VM Network'),
+    cpu: request.cpu ?? source.cpu,
+    memoryMB: request.memoryMB ?? source.memoryMB,
+    diskKB: Math.max(requestedKB, sourceDiskKB),
+    guest: request.guest,
+    userData,
+    markers: {
+      [MARKERS.managed]: 'true',
+      [MARKERS.createdAt]: new Date().toISOString(),
+      [MARKERS.template]: source.vmx.get(MARKERS.template) ?? source.name,
+      'ceso.clonedFrom': source.name,
+      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
+    },
+    powerOn: request.powerOn,
+    mac: generateMac(placement.macsInUse),
+    instanceId: randomUUID(),
+  });
+}
+
+function assertNameFree(rows: VmRow[], name: string): void {
+  const taken = rows.filter((row) => row.name === name);
+  if (taken.length > 0) {
+    throw new CesoError('VM_EXISTS', `a VM named "${name}" already exists (id ${taken.map((row) => row.id).join(', ')})`, {
+      hint: 'Choose another name, or delete the existing VM first',
+    });
+  }
+}
+
+function sourceOf(row: VmRow, read: VmRead): SourceVm {
+  if (read.vmxText === null) throw new CesoError('HOST_FAULT', `cannot read the .vmx of "${row.name}" (${row.file})`);
+  const vmxPath = read.details.vmxPath ?? row.file;
+  const capacities = new Map(read.hardware.disks.map((disk) => [disk.file, disk.capacityKB ?? 0]));
+  return {
+    row,
+    name: read.details.name,
+    powerState: read.details.powerState,
+    cpu: read.details.cpu ?? 1,
+    memoryMB: read.details.memoryMB ?? 1024,
+    vmx: read.vmx,
+    datastore: read.details.datastore ?? '',
+    disks: vmxDisks(read.vmx, vmxPath).map((disk) => ({ ...disk, capacityKB: capacities.get(disk.file) ?? 0 })),
+    firstNicNetwork: read.details.nics[0]?.network ?? null,
+    committedBytes: read.summary.committedBytes ?? 0,
+  };
+}
+
+function decodeSourceUserData(vmx: VmxFile): string | undefined {
+  const value = vmx.get('guestinfo.userdata');
+  if (value === undefined || value === '') return undefined;
+  try {
+    return decodeGuestinfoValue(value, vmx.get('guestinfo.userdata.encoding') ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
+function guestinfoFor(spec: ProvisionSpec): Record<string, string> {
+  const { guest } = spec;
+  return buildGuestinfo({
+    identity: { instanceId: spec.instanceId, hostname: guest.hostname, ...(guest.domain === undefined ? {} : { domain: guest.domain }) },
+    network: {
+      mac: spec.mac,
+      ...(guest.ipCidr === undefined ? {} : { ipCidr: guest.ipCidr }),
+      ...(guest.gateway === undefined ? {} : { gateway: guest.gateway }),
+      dns: guest.dns,
+    },
+    userData:
+      'raw' in spec.userData
+        ? { raw: spec.userData.raw }
+        : { sshKeys: guest.sshKeys, ...(guest.userData === undefined ? {} : { extraUserData: guest.userData }) },
+  });
+}
+
+function diskFileName(name: string, index: number): string {
+  return `${name}${index === 0 ? '' : `_${index}`}.vmdk`;
+}
+
+function buildPlan(context: SshContext, spec: ProvisionSpec): Plan<SshProvisionState> {
+  const { datastore, source, name } = spec;
+  if (!isSafeDatastoreName(datastore.name)) {
+    throw new CesoError('INVALID_INPUT', `datastore "${datastore.name}": ceso cannot build a path on a datastore whose name holds "/", "]" or control characters`);
+  }
+  const guestinfo = guestinfoFor(spec);
+  const review = reviewGuestinfo(guestinfo) as unknown as Record<string, unknown>;
+  const warnings: string[] = [];
+  if (datastore.freeBytes !== null && datastore.freeBytes < source.committedBytes) {
+    throw new CesoError('INSUFFICIENT_SPACE', `datastore "${datastore.name}" has ${gb(datastore.freeBytes / 1024)} GB free; copying "${source.name}" needs about ${gb(source.committedBytes / 1024)} GB`, {
+      hint: 'Free space on the datastore or choose another --datastore',
+    });
+  }
+  if (datastore.freeBytes !== null && datastore.freeBytes < spec.diskKB * 1024) {
+    warnings.push(`datastore "${datastore.name}" has less free space (${gb(datastore.freeBytes / 1024)} GB) than the thin disk may grow to (${gb(spec.diskKB)} GB)`);
+  }
+  if (source.disks.length === 0) warnings.push(`"${source.name}" has no disk: the new VM will have none`);
+
+  const directory = `[${datastore.name}] ${name}`;
+  const directoryPath = hostPath(context.volumesRoot, directory);
+  const vmxPath = `${directoryPath}/${name}.vmx`;
+  const diskPaths = source.disks.map((_disk, index) => `${directoryPath}/${diskFileName(name, index)}`);
+  const vmx = buildCloneVmx(source.vmx, {
+    name,
+    cpu: spec.cpu,
+    memoryMB: spec.memoryMB,
+    disks: source.disks.map((disk, index) => ({ device: disk.device, fileName: diskFileName(name, index) })),
+    network: spec.network,
+    mac: spec.mac,
+    guestinfo,
+    markers: spec.markers,
+  });
+  const vmxText = vmx.render();
+  const shell = context.shell;
+  const steps: Array<PlanStep<SshProvisionState>> = [];
+
+  const mkdir = files.mkdir(directoryPath);
+  steps.push({
+    id: 'make-directory',
+    description: `make the folder ${directory}`,
+    action: { kind: 'ssh', command: mkdir },
+    run: async () => {
+      const result = await shell.exec(mkdir);
+      if (result.code !== 0) {
+        if (/exists/i.test(result.stderr + result.stdout)) {
+          throw new CesoError('CONFLICT', `the folder ${directory} already exists on the datastore`, {
+            hint: 'A VM of that name was deleted without its files, or another tool uses the folder: remove it or choose another name',
+          });
+        }
+        throw new CesoError('HOST_FAULT', `make the folder ${directory}: ${(result.stderr || result.stdout).trim()}`);
+      }
+    },
+    undo: {
+      description: `delete the folder ${directory}`,
+      run: async () => {
+        await run(shell, files.removeFolder(directoryPath), { what: `delete the folder ${directory}` });
+      },
+    },
+  });
+  source.disks.forEach((disk, index) => {
+    const sourcePath = hostPath(context.volumesRoot, disk.file);
+    const copy = vmkfstools.cloneThin(sourcePath, diskPaths[index] as string);
+    steps.push({
+      id: `copy-disk-${index}`,
+      description: `copy ${disk.file} to ${directory}/${diskFileName(name, index)} (thin)`,
+      action: { kind: 'ssh', command: copy },
+      run: async (_state, progress) => {
+        await run(shell, copy, {
+          what: `copy disk ${disk.file}`,
+          timeoutMs: DISK_COPY_TIMEOUT_MS,
+          onStdout: (chunk) => {
+            const percent = vmkfstoolsProgress(chunk);
+            if (percent !== null) progress(percent);
+          },
+        });
+      },
+    });
+  });
+  const firstDisk = diskPaths[0];
+  if (firstDisk !== undefined && spec.diskKB > (source.disks[0]?.capacityKB ?? 0)) {
+    const grow = vmkfstools.extend(vmkfstoolsSize(spec.diskKB), firstDisk);
+    steps.push({
+      id: 'grow-disk',
+      description: `grow ${diskFileName(name, 0)} to ${gb(spec.diskKB)} GB`,
+      action: { kind: 'ssh', command: grow },
+      run: async () => {
+        await run(shell, grow, { what: `grow the disk of ${name}` });
+      },
+    });
+  }
+  const write = files.write(vmxPath);
+  steps.push({
+    id: 'write-vmx',
+    description: `write ${name}.vmx (on stdin: ${vmx.keys().length} keys, under review.vmx): ${spec.cpu} vCPU, ${spec.memoryMB} MB, NIC ${spec.mac} on ${spec.network}, cloud-init guestinfo (instance-id ${spec.instanceId}), ceso markers`,
+    action: { kind: 'ssh', command: write },
+    run: async () => {
+      await run(shell, write, { what: `write ${vmxPath}`, stdin: vmxText });
+    },
+  });
+  const register = vimCmd.register(vmxPath);
+  steps.push({
+    id: 'register-vm',
+    description: `register ${name} (the host makes its BIOS uuid: uuid.action = "create")`,
+    action: { kind: 'ssh', command: register },
+    run: async (state) => {
+      const result = await run(shell, register, { what: `register ${name}` });
+      // The vmid registervm prints is the VM's id (ESX 4 printed nothing): else find the row
+      // that names this exact .vmx, never a name match.
+      let id = parseRegisteredVmid(result.stdout);
+      if (id === null) {
+        const { rows } = await readRows(context);
+        const registered = rows.filter((row) => row.file === `${directory}/${name}.vmx`);
+        if (registered.length === 1) id = (registered[0] as VmRow).id;
+      }
+      if (id === null) {
+        throw new CesoError('HOST_FAULT', `register ${name}: the host printed no vmid and lists no VM for ${directory}/${name}.vmx (${result.stdout.trim().slice(0, 200) || 'no output'})`);
+      }
+      state.vmid = id;
+    },
+    undo: {
+      description: `destroy the VM ${name} and its files`,
+      run: async (state) => {
+        if (state.vmid === undefined) return;
+        await shell.exec(vimCmd.power('off', state.vmid)).catch(() => undefined);
+        await run(shell, vimCmd.destroy(state.vmid), { what: `destroy ${name}`, tolerate: ['NotFound', 'ManagedObjectNotFound'] });
+      },
+    },
+  });
+  if (spec.powerOn) {
+    steps.push({
+      id: 'power-on',
+      description: `power on ${name}`,
+      action: { kind: 'ssh', command: 'vim-cmd vmsvc/power.on <vmid printed by registervm>' },
+      run: async (state) => {
+        if (state.vmid === undefined) throw new CesoError('INTERNAL', 'the VM was not registered');
+        await run(shell, vimCmd.power('on', state.vmid), { what: `power on ${name}` });
+      },
+    });
+  }
+  return {
+    operation: spec.operation,
+    target: name,
+    via: 'ssh',
+    steps,
+    review: { cloudInit: review, vmx: reviewVmx(vmx) },
+    warnings,
+    state: {},
+  };
+}
+
+function gb(kb: number): number {
+  return Math.round((kb / KB_PER_GB) * 10) / 10;
+}

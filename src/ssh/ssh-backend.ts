@@ -1,0 +1,83 @@
+/** The SSH path: every operation over one lazily opened SSH connection, with vim-cmd and vmkfstools. */
+import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
+import { CesoError } from '../core/errors.js';
+import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from '../core/requests.js';
+import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
+import type { SshEndpoint } from '../config/resolve.js';
+import { SshConnection, type RemoteShell } from './connection.js';
+import type { SshContext } from './context.js';
+import { getVm, listVms } from './ops/inventory.js';
+import { planDelete, planPower } from './ops/lifecycle.js';
+import { planClone, planCreate, type SshProvisionState } from './ops/provision.js';
+
+export class SshBackend implements HostBackend {
+  readonly via = 'ssh' as const;
+  private readonly context: SshContext;
+
+  constructor(shell: RemoteShell, volumesRoot: string) {
+    this.context = { shell, volumesRoot };
+  }
+
+  static open(endpoint: SshEndpoint): SshBackend {
+    return new SshBackend(new SshConnection(endpoint), endpoint.volumesRoot);
+  }
+
+  /** SSH commands run so far (the connection is opened by the first). */
+  get execCount(): number {
+    return this.context.shell.execCount;
+  }
+
+  listVms(): Promise<VmSummary[]> {
+    return listVms(this.context);
+  }
+
+  getVm(selector: VmSelector): Promise<VmDetails> {
+    return getVm(this.context, selector);
+  }
+
+  async planCreate(request: CreateRequest, options: { diskFromDefaults: boolean }): Promise<Mutation<VmDetails>> {
+    const plan = await planCreate(this.context, request, options.diskFromDefaults);
+    return { plan, finish: () => this.created(plan.state) };
+  }
+
+  async planClone(request: CloneRequest): Promise<Mutation<VmDetails>> {
+    const plan = await planClone(this.context, request);
+    return { plan, finish: () => this.created(plan.state) };
+  }
+
+  async planDelete(request: DeleteRequest): Promise<Mutation<DeleteOutcome> & { target: VmDetails }> {
+    const { plan, target } = await planDelete(this.context, request);
+    return {
+      plan,
+      target: target.vm,
+      finish: async () => ({
+        name: target.vm.name,
+        id: target.vm.id,
+        deleted: true,
+        removed: [target.vm.vmxPath, ...target.vm.disks.map((disk) => disk.file), ...(target.folder === null ? [] : [target.folder])].filter(
+          (item): item is string => item !== null,
+        ),
+      }),
+    };
+  }
+
+  async planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
+    const plan = await planPower(this.context, request);
+    return {
+      plan,
+      finish: async () => {
+        if (plan.state.result === undefined) throw new CesoError('INTERNAL', 'the power change reported no result');
+        return plan.state.result;
+      },
+    };
+  }
+
+  private async created(state: SshProvisionState): Promise<VmDetails> {
+    if (state.vmid === undefined) throw new CesoError('INTERNAL', 'the plan made no VM');
+    return getVm(this.context, { id: state.vmid });
+  }
+
+  async close(): Promise<void> {
+    await this.context.shell.close();
+  }
+}

@@ -1,0 +1,105 @@
+// --via auto: the API first, SSH only when the API cannot be reached and nothing has changed.
+import { describe, expect, it, vi } from 'vitest';
+import type { HostBackend, Mutation } from '../../src/core/backend.js';
+import { CesoError } from '../../src/core/errors.js';
+import { FallbackBackend } from '../../src/core/fallback.js';
+import { configureLogger } from '../../src/core/log.js';
+import type { Via, VmDetails, VmSummary } from '../../src/core/vm.js';
+
+function fakeBackend(via: Via, behaviour: { error?: CesoError } = {}): HostBackend & { calls: string[]; closed: boolean } {
+  const calls: string[] = [];
+  const answer = async <T>(name: string, value: T): Promise<T> => {
+    calls.push(name);
+    if (behaviour.error !== undefined) throw behaviour.error;
+    return value;
+  };
+  const vm = { name: 'web1', id: via === 'api' ? 'vm-1' : '1' } as VmDetails;
+  const mutation = (name: string): Promise<Mutation<VmDetails>> =>
+    answer(name, { plan: { operation: name, target: 'web1', via, steps: [], warnings: [], state: {} }, finish: async () => vm });
+  return {
+    via,
+    calls,
+    closed: false,
+    listVms: () => answer('listVms', [{ name: 'web1', id: vm.id } as VmSummary]),
+    getVm: () => answer('getVm', vm),
+    planCreate: () => mutation('create'),
+    planClone: () => mutation('clone'),
+    planDelete: async () => ({ ...(await mutation('delete')), target: vm }) as never,
+    planPower: () => mutation('power') as never,
+    async close() {
+      this.closed = true;
+    },
+  };
+}
+
+configureLogger('fatal');
+
+const unreachable = (reason: string): CesoError => new CesoError('HOST_UNREACHABLE', `127.0.0.1:1: ${reason}`, { details: { reason } });
+
+describe('FallbackBackend', () => {
+  it('uses the API while it answers and never opens SSH', async () => {
+    const api = fakeBackend('api');
+    const open = vi.fn(async () => fakeBackend('ssh'));
+    const backend = new FallbackBackend(api, open);
+    expect(await backend.listVms()).toEqual([{ name: 'web1', id: 'vm-1' }]);
+    expect(backend.via).toBe('api');
+    expect(open).not.toHaveBeenCalled();
+    await backend.close();
+    expect(api.closed).toBe(true);
+  });
+
+  it.each(['ECONNREFUSED', 'ECONNRESET', 'connect-timeout', 'http-503'])('switches to SSH when the API is unreachable (%s), once, and says so', async (reason) => {
+    const api = fakeBackend('api', { error: unreachable(reason) });
+    const ssh = fakeBackend('ssh');
+    const open = vi.fn(async () => ssh);
+    const backend = new FallbackBackend(api, open);
+    expect(await backend.getVm({ name: 'web1' })).toMatchObject({ id: '1' });
+    expect(backend.via).toBe('ssh');
+    const mutation = await backend.planCreate({} as never, { diskFromDefaults: true });
+    expect(mutation.plan.via).toBe('ssh');
+    expect(api.calls).toEqual(['getVm']);
+    expect(ssh.calls).toEqual(['getVm', 'create']);
+    expect(open).toHaveBeenCalledTimes(1);
+    await backend.close();
+    expect(api.closed && ssh.closed).toBe(true);
+  });
+
+  it.each([
+    new CesoError('VM_NOT_FOUND', 'no VM is named "x"'),
+    new CesoError('VM_EXISTS', 'exists'),
+    new CesoError('INVALID_POWER_STATE', 'off'),
+    new CesoError('AUTH_FAILED', 'the host rejected the user name or password'),
+    new CesoError('TLS_UNTRUSTED', 'certificate not trusted'),
+    new CesoError('TIMEOUT', 'no answer within 30 s'),
+    new CesoError('HOST_FAULT', 'fault'),
+  ])('never switches after $code', async (error) => {
+    const open = vi.fn(async () => fakeBackend('ssh'));
+    const backend = new FallbackBackend(fakeBackend('api', { error }), open);
+    await expect(backend.listVms()).rejects.toBe(error);
+    expect(open).not.toHaveBeenCalled();
+    expect(backend.via).toBe('api');
+  });
+
+  it('leaves a plan the API built with the API: executing it is not retried over SSH', async () => {
+    const api = fakeBackend('api');
+    const open = vi.fn(async () => fakeBackend('ssh'));
+    const backend = new FallbackBackend(api, open);
+    const mutation = await backend.planDelete({ vm: { name: 'web1' }, force: false });
+    expect(mutation.plan.via).toBe('api');
+    expect(backend.via).toBe('api');
+    expect(open).not.toHaveBeenCalled();
+  });
+
+  it('reports both failures when SSH cannot be reached either', async () => {
+    const backend = new FallbackBackend(fakeBackend('api', { error: unreachable('connection refused') }), async () =>
+      fakeBackend('ssh', { error: new CesoError('HOST_UNREACHABLE', '127.0.0.1:22: SSH connection refused') }),
+    );
+    await expect(backend.listVms()).rejects.toMatchObject({ code: 'HOST_UNREACHABLE', message: expect.stringContaining('SSH connection refused') });
+  });
+
+  it('passes SSH trust and auth errors through unchanged', async () => {
+    const refused = new CesoError('SSH_HOST_KEY_UNTRUSTED', 'unknown key');
+    const backend = new FallbackBackend(fakeBackend('api', { error: unreachable('connection refused') }), async () => fakeBackend('ssh', { error: refused }));
+    await expect(backend.listVms()).rejects.toBe(refused);
+  });
+});
