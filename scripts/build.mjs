@@ -39,7 +39,7 @@ rmSync(join(root, 'oclif.manifest.json'), { force: true });
 
 await build({
   absWorkingDir: root,
-  entryPoints: [join(root, 'src/main.ts'), ...commandEntries(join(root, 'src/commands'))],
+  entryPoints: [join(root, 'src/main.ts'), join(root, 'src/hooks/command-not-found.ts'), ...commandEntries(join(root, 'src/commands'))],
   outdir: dist,
   outbase: join(root, 'src'),
   bundle: true,
@@ -68,4 +68,7 @@ const { Plugin } = await import('@oclif/core');
 const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true, isRoot: true });
 await plugin.load();
 writeFileSync(join(root, 'oclif.manifest.json'), JSON.stringify(plugin.manifest, null, 2));
-console.log(`built ${relative(root, dist)} and oclif.manifest.json (${Object.keys(plugin.manifest.commands).length} commands)`);
+// The published JSON contract: one JSON Schema per command's --json result, under schema/.
+const { buildSchemas } = await import('./build-schemas.mjs');
+await buildSchemas();
+console.log(`built ${relative(root, dist)}, schema/ and oclif.manifest.json (${Object.keys(plugin.manifest.commands).length} commands)`);

@@ -19,7 +19,7 @@ export const resourceFlags = {
 };
 
 export const changeFlags = {
-  'dry-run': Flags.boolean({ description: 'Validate against the host and print the plan; change nothing' }),
+  'dry-run': Flags.boolean({ description: 'Validate against the host and print the plan; change nothing', default: false }),
   'lock-timeout': Flags.integer({
     description: 'Seconds to wait for another ceso process working on the same VM (0: fail at once with LOCKED)',
     default: 0,

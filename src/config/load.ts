@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import type { core } from 'zod/mini';
 import { CesoError } from '../core/errors.js';
+import { warnIfConfigShared } from './permissions.js';
 import { configFileSchema, type ConfigFile } from './schema.js';
 
 export interface LoadedConfig {
@@ -39,6 +40,8 @@ export function loadConfig(explicitPath: string | undefined, env: NodeJS.Process
           : 'Check the file permissions',
     });
   }
+
+  warnIfConfigShared(path);
 
   let raw: unknown;
   try {

@@ -14,7 +14,8 @@ import { logger } from './log.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from './requests.js';
 import type { Via, VmDetails, VmSelector, VmSummary } from './vm.js';
 
-const SSH_UNUSABLE = new Set(['HOST_UNREACHABLE', 'AUTH_FAILED', 'NO_PERMISSION', 'CONFIG_INVALID', 'SSH_HOST_KEY_UNTRUSTED']);
+// An unknown or changed SSH host key is not "unusable": it may be an impostor, and keeps its own code.
+const SSH_UNUSABLE = new Set(['HOST_UNREACHABLE', 'AUTH_FAILED', 'NO_PERMISSION', 'CONFIG_INVALID']);
 
 /** Whether an error from the API path means the API could not be reached (and nothing was asked of it). */
 export function isUnreachable(error: unknown): boolean {

@@ -7,6 +7,7 @@ import { VimClient } from './vim/client.js';
 import { getVm, getVmByRef, listVms } from './ops/inventory.js';
 import { planDelete, planPower } from './ops/lifecycle.js';
 import { planClone, planCreate, type ProvisionState } from './ops/provision.js';
+import { deleteMutation, powerMutation } from '../core/mutations.js';
 
 /** The vSphere API path: every operation goes through one logged-in VimClient. */
 export class ApiBackend implements HostBackend {
@@ -50,29 +51,11 @@ export class ApiBackend implements HostBackend {
 
   async planDelete(request: DeleteRequest): Promise<Mutation<DeleteOutcome> & { target: VmDetails }> {
     const { plan, target } = await planDelete(this.client, request);
-    return {
-      plan,
-      target: target.vm,
-      finish: async () => ({
-        name: target.vm.name,
-        id: target.vm.id,
-        deleted: true,
-        removed: [target.vm.vmxPath, ...target.vm.disks.map((disk) => disk.file), ...(target.folder === null ? [] : [target.folder])].filter(
-          (item): item is string => item !== null,
-        ),
-      }),
-    };
+    return deleteMutation(plan, target);
   }
 
   async planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
-    const plan = await planPower(this.client, request);
-    return {
-      plan,
-      finish: async () => {
-        if (plan.state.result === undefined) throw new CesoError('INTERNAL', 'the power change reported no result');
-        return plan.state.result;
-      },
-    };
+    return powerMutation(await planPower(this.client, request));
   }
 
   private async created(state: ProvisionState): Promise<VmDetails> {

@@ -9,6 +9,7 @@ import type { SshContext } from './context.js';
 import { getVm, listVms } from './ops/inventory.js';
 import { planDelete, planPower } from './ops/lifecycle.js';
 import { planClone, planCreate, type SshProvisionState } from './ops/provision.js';
+import { deleteMutation, powerMutation } from '../core/mutations.js';
 
 export class SshBackend implements HostBackend {
   readonly via = 'ssh' as const;
@@ -47,29 +48,11 @@ export class SshBackend implements HostBackend {
 
   async planDelete(request: DeleteRequest): Promise<Mutation<DeleteOutcome> & { target: VmDetails }> {
     const { plan, target } = await planDelete(this.context, request);
-    return {
-      plan,
-      target: target.vm,
-      finish: async () => ({
-        name: target.vm.name,
-        id: target.vm.id,
-        deleted: true,
-        removed: [target.vm.vmxPath, ...target.vm.disks.map((disk) => disk.file), ...(target.folder === null ? [] : [target.folder])].filter(
-          (item): item is string => item !== null,
-        ),
-      }),
-    };
+    return deleteMutation(plan, target);
   }
 
   async planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
-    const plan = await planPower(this.context, request);
-    return {
-      plan,
-      finish: async () => {
-        if (plan.state.result === undefined) throw new CesoError('INTERNAL', 'the power change reported no result');
-        return plan.state.result;
-      },
-    };
+    return powerMutation(await planPower(this.context, request));
   }
 
   private async created(state: SshProvisionState): Promise<VmDetails> {

@@ -97,9 +97,18 @@ describe('FallbackBackend', () => {
     await expect(backend.listVms()).rejects.toMatchObject({ code: 'HOST_UNREACHABLE', message: expect.stringContaining('SSH connection refused') });
   });
 
-  it('passes SSH trust and auth errors through unchanged', async () => {
+  it('passes an untrusted SSH host key through unchanged', async () => {
     const refused = new CesoError('SSH_HOST_KEY_UNTRUSTED', 'unknown key');
     const backend = new FallbackBackend(fakeBackend('api', { error: unreachable('connection refused') }), async () => fakeBackend('ssh', { error: refused }));
     await expect(backend.listVms()).rejects.toBe(refused);
+  });
+
+  it('reports the API outage, with both causes, when SSH cannot be used', async () => {
+    const noCredentials = new CesoError('AUTH_FAILED', 'no SSH credentials');
+    const backend = new FallbackBackend(fakeBackend('api', { error: unreachable('connection refused') }), async () => fakeBackend('ssh', { error: noCredentials }));
+    const error = (await backend.listVms().catch((e: unknown) => e)) as CesoError;
+    expect(error.code).toBe('HOST_UNREACHABLE');
+    expect(error.message).toContain('connection refused');
+    expect(error.message).toContain('no SSH credentials');
   });
 });

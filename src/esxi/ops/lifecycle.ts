@@ -1,8 +1,7 @@
 import { CesoError } from '../../core/errors.js';
-import type { PowerOutcome } from '../../core/backend.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
-import type { DeleteRequest, PowerAction, PowerRequest } from '../../core/requests.js';
-import { parseDatastorePath, statusOf, toPowerState, type PowerState, type VmDetails } from '../../core/vm.js';
+import type { DeleteRequest, PowerRequest } from '../../core/requests.js';
+import { parseDatastorePath, toPowerState, type PowerState, type VmDetails } from '../../core/vm.js';
 import type { MoRef} from '../soap/xml.js';
 import { asArray, asMoRef, asObject, asString } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
@@ -10,6 +9,7 @@ import { inventoryTraversal, retrieveProperties } from '../vim/property-collecto
 import { findVm, getVmByRef } from './inventory.js';
 import { readPlacement } from './placement.js';
 import { apiAction, runTask } from './steps.js';
+import { powerOutcome, powerStepDescription, settledPowerPlan, waitForPowerState, type PowerProgress } from '../../core/power.js';
 
 export interface DeleteState {
   removedFolder?: boolean;
@@ -113,48 +113,26 @@ async function assertFolderGone(client: VimClient, datastore: MoRef | undefined,
 }
 
 
-const TARGET_STATE: Record<PowerAction, PowerState | null> = {
-  on: 'poweredOn',
-  off: 'poweredOff',
-  shutdown: 'poweredOff',
-  suspend: 'suspended',
-  reset: null,
-};
-
-export interface PowerProgress {
-  result?: PowerOutcome;
-}
-
 export async function planPower(client: VimClient, request: PowerRequest): Promise<Plan<PowerProgress>> {
   const { ref, name } = await findVm(client, request.vm);
+  const vm = { name, id: ref.value };
   const current = await readPowerState(client, ref);
-  const wanted = TARGET_STATE[request.action];
-  const base = { name, id: ref.value, action: request.action, previousState: current };
-  if (wanted !== null && current === wanted) {
-    const state: PowerProgress = {
-      result: { ...base, powerState: current, status: statusOf(current), changed: false, message: `${name} is already ${describe(current)}` },
-    };
-    return { operation: `power ${request.action}`, target: name, via: 'api', steps: [], warnings: [`${name} is already ${describe(current)}: nothing to do`], state };
-  }
-  if ((request.action === 'reset' || request.action === 'shutdown' || request.action === 'suspend') && current !== 'poweredOn') {
-    throw new CesoError('INVALID_POWER_STATE', `cannot ${request.action} ${name}: it is ${describe(current)}`, {
-      hint: request.action === 'reset' ? `Power it on instead: ceso vm power ${name} on` : 'The VM must be running',
-    });
-  }
+  const settled = settledPowerPlan(vm, request.action, current, 'api');
+  if (settled !== undefined) return settled;
   const method = { on: 'PowerOnVM_Task', off: 'PowerOffVM_Task', reset: 'ResetVM_Task', suspend: 'SuspendVM_Task', shutdown: 'ShutdownGuest' }[request.action];
   const step: PlanStep<PowerProgress> = {
     id: `power-${request.action}`,
-    description: request.action === 'shutdown' ? `ask the guest of ${name} to shut down, wait up to ${request.timeoutMs / 1000} s` : `power ${request.action} ${name}`,
+    description: powerStepDescription(name, request.action, request.timeoutMs),
     action: apiAction(method, ref, {}),
     run: async (state) => {
+      const read = () => readPowerState(client, ref);
       if (request.action === 'shutdown') {
         await client.invoke('ShutdownGuest', ref);
-        await waitForPowerState(client, ref, 'poweredOff', request.timeoutMs, name);
+        await waitForPowerState(read, 'poweredOff', request.timeoutMs, name);
       } else {
         await runTask(client, method, ref, {}, `power ${request.action} ${name}`);
       }
-      const after = await readPowerState(client, ref);
-      state.result = { ...base, powerState: after, status: statusOf(after), changed: true, message: `${name}: ${describe(current)} -> ${describe(after)}` };
+      state.result = powerOutcome(vm, request.action, current, await read());
     },
   };
   return { operation: `power ${request.action}`, target: name, via: 'api', steps: [step], warnings: [], state: {} };
@@ -165,20 +143,3 @@ async function readPowerState(client: VimClient, ref: MoRef): Promise<PowerState
   return toPowerState(asString(object?.props['runtime.powerState']));
 }
 
-async function waitForPowerState(client: VimClient, ref: MoRef, wanted: PowerState, timeoutMs: number, name: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let interval = 250;
-  while (Date.now() < deadline) {
-    if ((await readPowerState(client, ref)) === wanted) return;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
-    interval = Math.min(interval * 2, 2000);
-  }
-  if ((await readPowerState(client, ref)) === wanted) return;
-  throw new CesoError('TIMEOUT', `${name} did not shut down within ${timeoutMs / 1000} s`, {
-    hint: `The guest may lack VMware Tools or ignore the request: use "ceso vm power ${name} off" to cut the power, or raise --timeout`,
-  });
-}
-
-function describe(state: PowerState | null): string {
-  return state === 'poweredOn' ? 'powered on' : state === 'poweredOff' ? 'powered off' : state === 'suspended' ? 'suspended' : 'in an unknown state';
-}

@@ -3,6 +3,7 @@ import type { MoRef} from '../soap/xml.js';
 import { Typed, asBoolean, asMoRef, asNumber, asString } from '../soap/xml.js';
 import type { VimClient } from '../vim/client.js';
 import { retrieveProperties } from '../vim/property-collector.js';
+import { networkNotFound, pickDatastore } from '../../core/provisioning.js';
 
 export interface DatastoreInfo {
   ref: MoRef;
@@ -75,24 +76,11 @@ export async function readPlacement(client: VimClient): Promise<Placement> {
 }
 
 export function findDatastore(placement: Placement, name: string): DatastoreInfo {
-  const datastore = placement.datastores.find((item) => item.name === name);
-  if (datastore === undefined) {
-    throw new CesoError('DATASTORE_NOT_FOUND', `datastore "${name}" does not exist on this host`, {
-      hint: `Use one of: ${placement.datastores.map((item) => item.name).join(', ') || '(none)'} (--datastore or defaults.datastore)`,
-    });
-  }
-  if (!datastore.accessible) {
-    throw new CesoError('CONFLICT', `datastore "${name}" is not accessible`, { hint: 'Check the storage on the host, or choose another --datastore' });
-  }
-  return datastore;
+  return pickDatastore(placement.datastores, name);
 }
 
 export function findNetwork(placement: Placement, name: string): NetworkInfo {
   const network = placement.networks.find((item) => item.name === name);
-  if (network === undefined) {
-    throw new CesoError('NETWORK_NOT_FOUND', `network "${name}" does not exist on this host`, {
-      hint: `Use one of: ${placement.networks.map((item) => item.name).join(', ') || '(none)'} (--network or defaults.network)`,
-    });
-  }
+  if (network === undefined) throw networkNotFound(name, placement.networks.map((item) => item.name));
   return network;
 }

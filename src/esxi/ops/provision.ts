@@ -1,7 +1,8 @@
 import { buildGuestinfo, retargetUserData } from '../../cloudinit/index.js';
 import { reviewGuestinfo } from '../../cloudinit/review.js';
 import { decodeGuestinfoValue } from '../../cloudinit/encoding.js';
-import { CesoError, invalidInput } from '../../core/errors.js';
+import { CesoError } from '../../core/errors.js';
+import { assertNameFree, assertPoweredOff, checkSpace, DEFAULT_CPU, DEFAULT_MEMORY_MB, diskSizeKB, gb, markersFor, templateNotFound } from '../../core/provisioning.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
 import type { CloneRequest, CreateRequest, GuestRequest } from '../../core/requests.js';
 import { MARKERS } from '../../core/vm.js';
@@ -35,25 +36,12 @@ interface ProvisionSpec {
   powerOn: boolean;
 }
 
-const KB_PER_GB = 1024 * 1024;
 
 export async function planCreate(client: VimClient, request: CreateRequest, diskFromDefaults: boolean): Promise<Plan<ProvisionState>> {
-  await assertNameFree(client, request.name);
-  const template = await findSource(client, request.template, 'TEMPLATE_NOT_FOUND');
-  if (template.powerState !== 'poweredOff') {
-    throw new CesoError('INVALID_POWER_STATE', `template "${template.name}" is ${template.powerState ?? 'in an unknown state'}; a template must be powered off`, {
-      hint: `Power it off first (ceso vm power ${template.name} off), or choose another --template`,
-    });
-  }
+  assertNameFree(request.name, await vmNames(client));
+  const template = await findTemplate(client, request.template);
+  assertPoweredOff(template, 'template');
   const placement = await readPlacement(client);
-  const templateDiskKB = template.disks[0]?.capacityKB ?? 0;
-  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
-  if (!diskFromDefaults && requestedKB > 0 && requestedKB < templateDiskKB) {
-    throw invalidInput(
-      `--disk ${request.diskGB}: smaller than the template's disk (${gb(templateDiskKB)} GB); disks cannot shrink`,
-      `Use --disk ${Math.ceil(templateDiskKB / KB_PER_GB)} or more`,
-    );
-  }
   return buildPlan(client, {
     operation: 'create',
     name: request.name,
@@ -61,36 +49,22 @@ export async function planCreate(client: VimClient, request: CreateRequest, disk
     placement,
     datastore: findDatastore(placement, request.datastore ?? template.datastore),
     network: findNetwork(placement, request.network ?? 'VM Network'),
-    cpu: request.cpu ?? 2,
-    memoryMB: request.memoryMB ?? 4096,
-    diskKB: Math.max(requestedKB, templateDiskKB),
+    cpu: request.cpu ?? DEFAULT_CPU,
+    memoryMB: request.memoryMB ?? DEFAULT_MEMORY_MB,
+    diskKB: diskSizeKB(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
     guest: request.guest,
     userData: { build: true },
-    markers: {
-      [MARKERS.managed]: 'true',
-      [MARKERS.createdAt]: new Date().toISOString(),
-      [MARKERS.template]: template.name,
-      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
-    },
+    markers: markersFor({ template: template.name, expiresAt: request.expiresAt }),
     powerOn: request.powerOn,
   });
 }
 
 export async function planClone(client: VimClient, request: CloneRequest): Promise<Plan<ProvisionState>> {
-  await assertNameFree(client, request.name);
+  assertNameFree(request.name, await vmNames(client));
   const { ref } = await findVm(client, request.source);
   const source = await readSourceVm(client, ref);
-  if (source.powerState !== 'poweredOff') {
-    throw new CesoError('INVALID_POWER_STATE', `"${source.name}" is ${source.powerState ?? 'in an unknown state'}; a cold clone needs the source powered off`, {
-      hint: `Power it off first: ceso vm power ${source.name} shutdown`,
-    });
-  }
+  assertPoweredOff(source, 'source');
   const placement = await readPlacement(client);
-  const sourceDiskKB = source.disks[0]?.capacityKB ?? 0;
-  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
-  if (requestedKB > 0 && requestedKB < sourceDiskKB) {
-    throw invalidInput(`--disk ${request.diskGB}: smaller than the source's disk (${gb(sourceDiskKB)} GB); disks cannot shrink`);
-  }
   const details = await getVmByRef(client, ref);
   const sourceUserData = decodeSourceUserData(source);
   let userData: ProvisionSpec['userData'] = { build: true };
@@ -106,41 +80,26 @@ export async function planClone(client: VimClient, request: CloneRequest): Promi
     network: findNetwork(placement, request.network ?? details.nics[0]?.network ?? 'VM Network'),
     cpu: request.cpu ?? source.cpu,
     memoryMB: request.memoryMB ?? source.memoryMB,
-    diskKB: Math.max(requestedKB, sourceDiskKB),
+    diskKB: diskSizeKB(request.diskGB, source.disks[0]?.capacityKB ?? 0, { fromDefaults: false, role: 'source' }),
     guest: request.guest,
     userData,
-    markers: {
-      [MARKERS.managed]: 'true',
-      [MARKERS.createdAt]: new Date().toISOString(),
-      [MARKERS.template]: source.extraConfig.get(MARKERS.template) ?? source.name,
-      'ceso.clonedFrom': source.name,
-      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
-    },
+    markers: markersFor({ template: source.extraConfig.get(MARKERS.template) ?? source.name, clonedFrom: source.name, expiresAt: request.expiresAt }),
     powerOn: request.powerOn,
   });
 }
 
-async function assertNameFree(client: VimClient, name: string): Promise<void> {
+async function vmNames(client: VimClient): Promise<Array<{ name: string; id: string }>> {
   const { rootFolder } = await client.connect();
   const objects = await retrieveProperties(client, [{ obj: rootFolder, selectSet: inventoryTraversal() }], [{ type: 'VirtualMachine', paths: ['name'] }]);
-  const taken = objects.filter((object) => asString(object.props.name) === name);
-  if (taken.length > 0) {
-    throw new CesoError('VM_EXISTS', `a VM named "${name}" already exists (id ${taken.map((object) => object.ref.value).join(', ')})`, {
-      hint: 'Choose another name, or delete the existing VM first',
-    });
-  }
+  return objects.map((object) => ({ name: asString(object.props.name) ?? '', id: object.ref.value }));
 }
 
-async function findSource(client: VimClient, name: string, notFound: 'TEMPLATE_NOT_FOUND'): Promise<SourceVm> {
+async function findTemplate(client: VimClient, name: string): Promise<SourceVm> {
   try {
     const { ref } = await findVm(client, { name });
     return await readSourceVm(client, ref);
   } catch (error) {
-    if (error instanceof CesoError && error.code === 'VM_NOT_FOUND') {
-      throw new CesoError(notFound, `template "${name}" does not exist on this host`, {
-        hint: 'Pass --template with the name of a powered-off Ubuntu VM, or set defaults.template (see README: preparing a template)',
-      });
-    }
+    if (error instanceof CesoError && error.code === 'VM_NOT_FOUND') throw templateNotFound(name);
     throw error;
   }
 }
@@ -188,18 +147,11 @@ function buildPlan(client: VimClient, spec: ProvisionSpec): Plan<ProvisionState>
     if (nic?.match !== undefined) nic.match.macaddress = '<the MAC the host assigns>';
   }
 
-  const warnings: string[] = [];
-  const { datastore, source } = spec;
-  // A thin copy takes about what the source uses; when the host does not say, assume its full size.
-  const neededBytes = source.committedBytes > 0 ? source.committedBytes : source.disks.reduce((sum, disk) => sum + disk.capacityKB * 1024, 0);
-  if (datastore.freeBytes !== null && datastore.freeBytes < neededBytes) {
-    throw new CesoError('INSUFFICIENT_SPACE', `datastore "${datastore.name}" has ${gb(datastore.freeBytes / 1024)} GB free; copying "${source.name}" needs about ${gb(neededBytes / 1024)} GB`, {
-      hint: 'Free space on the datastore or choose another --datastore',
-    });
-  }
-  if (datastore.freeBytes !== null && datastore.freeBytes < spec.diskKB * 1024) {
-    warnings.push(`datastore "${datastore.name}" has less free space (${gb(datastore.freeBytes / 1024)} GB) than the thin disk may grow to (${gb(spec.diskKB)} GB)`);
-  }
+  const warnings = checkSpace(
+    spec.datastore,
+    { name: spec.source.name, usedBytes: spec.source.committedBytes, provisionedBytes: spec.source.disks.reduce((sum, disk) => sum + disk.capacityKB * 1024, 0) },
+    spec.diskKB,
+  );
 
   const steps = client.isVCenter ? cloneSteps(client, spec) : copySteps(client, spec);
   steps.push(...finishSteps(client, spec));
@@ -473,8 +425,4 @@ async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
     if (fault === 'FileNotFound' || fault === 'NotFound' || fault === 'ManagedObjectNotFound') return;
     throw error;
   }
-}
-
-function gb(kb: number): number {
-  return Math.round((kb / KB_PER_GB) * 10) / 10;
 }

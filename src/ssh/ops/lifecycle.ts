@@ -1,15 +1,15 @@
 /** delete and power over SSH, with the API path's safety rules, messages and results. */
-import type { PowerOutcome } from '../../core/backend.js';
 import { CesoError } from '../../core/errors.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
-import type { DeleteRequest, PowerAction, PowerRequest } from '../../core/requests.js';
-import { statusOf, type PowerState, type VmDetails } from '../../core/vm.js';
+import type { DeleteRequest, PowerRequest } from '../../core/requests.js';
+import type { PowerState, VmDetails } from '../../core/vm.js';
 import { files, vimCmd } from '../commands.js';
 import type { SshContext } from '../context.js';
 import { parsePowerState } from '../parse.js';
 import { folderOf, hostPath } from '../paths.js';
 import { run } from '../run.js';
 import { findVm, readVm } from './inventory.js';
+import { powerOutcome, powerStepDescription, settledPowerPlan, waitForPowerState, type PowerProgress } from '../../core/power.js';
 
 export interface SshDeleteState {
   removedFolder?: boolean;
@@ -84,49 +84,25 @@ export async function planDelete(context: SshContext, request: DeleteRequest): P
   };
 }
 
-const TARGET_STATE: Record<PowerAction, PowerState | null> = {
-  on: 'poweredOn',
-  off: 'poweredOff',
-  shutdown: 'poweredOff',
-  suspend: 'suspended',
-  reset: null,
-};
-
-export interface SshPowerProgress {
-  result?: PowerOutcome;
-}
-
-export async function planPower(context: SshContext, request: PowerRequest): Promise<Plan<SshPowerProgress>> {
+export async function planPower(context: SshContext, request: PowerRequest): Promise<Plan<PowerProgress>> {
   const { row } = await findVm(context, request.vm);
-  const { id, name } = row;
-  const shell = context.shell;
-  const current = await readPowerState(context, id, name);
-  const wanted = TARGET_STATE[request.action];
-  const base = { name, id, action: request.action, previousState: current };
-  if (wanted !== null && current === wanted) {
-    const state: SshPowerProgress = {
-      result: { ...base, powerState: current, status: statusOf(current), changed: false, message: `${name} is already ${describe(current)}` },
-    };
-    return { operation: `power ${request.action}`, target: name, via: 'ssh', steps: [], warnings: [`${name} is already ${describe(current)}: nothing to do`], state };
-  }
-  if ((request.action === 'reset' || request.action === 'shutdown' || request.action === 'suspend') && current !== 'poweredOn') {
-    throw new CesoError('INVALID_POWER_STATE', `cannot ${request.action} ${name}: it is ${describe(current)}`, {
-      hint: request.action === 'reset' ? `Power it on instead: ceso vm power ${name} on` : 'The VM must be running',
-    });
-  }
-  const command = vimCmd.power(request.action, id);
-  const step: PlanStep<SshPowerProgress> = {
+  const vm = { name: row.name, id: row.id };
+  const current = await readPowerState(context, vm.id, vm.name);
+  const settled = settledPowerPlan(vm, request.action, current, 'ssh');
+  if (settled !== undefined) return settled;
+  const command = vimCmd.power(request.action, vm.id);
+  const step: PlanStep<PowerProgress> = {
     id: `power-${request.action}`,
-    description: request.action === 'shutdown' ? `ask the guest of ${name} to shut down, wait up to ${request.timeoutMs / 1000} s` : `power ${request.action} ${name}`,
+    description: powerStepDescription(vm.name, request.action, request.timeoutMs),
     action: { kind: 'ssh', command },
     run: async (state) => {
-      await run(shell, command, { what: `power ${request.action} ${name}` });
-      if (request.action === 'shutdown') await waitForPowerState(context, id, 'poweredOff', request.timeoutMs, name);
-      const after = await readPowerState(context, id, name);
-      state.result = { ...base, powerState: after, status: statusOf(after), changed: true, message: `${name}: ${describe(current)} -> ${describe(after)}` };
+      await run(context.shell, command, { what: `power ${request.action} ${vm.name}` });
+      const read = () => readPowerState(context, vm.id, vm.name);
+      if (request.action === 'shutdown') await waitForPowerState(read, 'poweredOff', request.timeoutMs, vm.name);
+      state.result = powerOutcome(vm, request.action, current, await read());
     },
   };
-  return { operation: `power ${request.action}`, target: name, via: 'ssh', steps: [step], warnings: [], state: {} };
+  return { operation: `power ${request.action}`, target: vm.name, via: 'ssh', steps: [step], warnings: [], state: {} };
 }
 
 async function readPowerState(context: SshContext, id: string, name: string): Promise<PowerState | null> {
@@ -134,20 +110,3 @@ async function readPowerState(context: SshContext, id: string, name: string): Pr
   return parsePowerState(result.stdout);
 }
 
-async function waitForPowerState(context: SshContext, id: string, wanted: PowerState, timeoutMs: number, name: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let interval = 250;
-  while (Date.now() < deadline) {
-    if ((await readPowerState(context, id, name)) === wanted) return;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
-    interval = Math.min(interval * 2, 2000);
-  }
-  if ((await readPowerState(context, id, name)) === wanted) return;
-  throw new CesoError('TIMEOUT', `${name} did not shut down within ${timeoutMs / 1000} s`, {
-    hint: `The guest may lack VMware Tools or ignore the request: use "ceso vm power ${name} off" to cut the power, or raise --timeout`,
-  });
-}
-
-function describe(state: PowerState | null): string {
-  return state === 'poweredOn' ? 'powered on' : state === 'poweredOff' ? 'powered off' : state === 'suspended' ? 'suspended' : 'in an unknown state';
-}

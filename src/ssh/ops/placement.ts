@@ -5,6 +5,7 @@ import type { SshContext } from '../context.js';
 import { parseDatastores, parseMacLines, parsePortgroups, type DatastoreSummary } from '../parse.js';
 import { quote } from '../quote.js';
 import { checkOutput } from '../run.js';
+import { networkNotFound, pickDatastore } from '../../core/provisioning.js';
 
 export interface SshPlacement {
   datastores: DatastoreSummary[];
@@ -40,23 +41,12 @@ export async function readPlacement(context: SshContext): Promise<SshPlacement> 
 }
 
 export function findDatastore(placement: SshPlacement, name: string): DatastoreSummary {
-  const datastore = placement.datastores.find((item) => item.name === name);
-  if (datastore === undefined) {
-    throw new CesoError('DATASTORE_NOT_FOUND', `datastore "${name}" does not exist on this host`, {
-      hint: `Use one of: ${placement.datastores.map((item) => item.name).join(', ') || '(none)'} (--datastore or defaults.datastore)`,
-    });
-  }
-  if (!datastore.accessible) {
-    throw new CesoError('CONFLICT', `datastore "${name}" is not accessible`, { hint: 'Check the storage on the host, or choose another --datastore' });
-  }
-  return datastore;
+  return pickDatastore(placement.datastores, name);
 }
 
 export function checkNetwork(placement: SshPlacement, name: string): string {
   if (placement.networks !== null && !placement.networks.includes(name)) {
-    throw new CesoError('NETWORK_NOT_FOUND', `network "${name}" does not exist on this host`, {
-      hint: `Use one of: ${placement.networks.join(', ') || '(none)'} (--network or defaults.network)`,
-    });
+    throw networkNotFound(name, placement.networks);
   }
   return name;
 }

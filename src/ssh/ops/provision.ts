@@ -16,7 +16,8 @@ import { randomUUID } from 'node:crypto';
 import { buildGuestinfo, retargetUserData } from '../../cloudinit/index.js';
 import { reviewGuestinfo } from '../../cloudinit/review.js';
 import { decodeGuestinfoValue } from '../../cloudinit/encoding.js';
-import { CesoError, invalidInput } from '../../core/errors.js';
+import { CesoError } from '../../core/errors.js';
+import { assertNameFree, assertPoweredOff, checkSpace, DEFAULT_CPU, DEFAULT_MEMORY_MB, diskSizeKB, gb, markersFor, templateNotFound } from '../../core/provisioning.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
 import type { CloneRequest, CreateRequest, GuestRequest } from '../../core/requests.js';
 import { selectOne } from '../../core/select.js';
@@ -71,56 +72,34 @@ interface ProvisionSpec {
   instanceId: string;
 }
 
-const KB_PER_GB = 1024 * 1024;
 /** Copies of big disks take long; the host reports progress meanwhile. */
 const DISK_COPY_TIMEOUT_MS = 6 * 3600_000;
 
 export async function planCreate(context: SshContext, request: CreateRequest, diskFromDefaults: boolean): Promise<Plan<SshProvisionState>> {
   const { rows } = await readRows(context);
-  assertNameFree(rows, request.name);
+  assertNameFree(request.name, rows);
   let row: VmRow;
   try {
     row = selectOne(rows, { name: request.template });
   } catch (error) {
-    if (error instanceof CesoError && error.code === 'VM_NOT_FOUND') {
-      throw new CesoError('TEMPLATE_NOT_FOUND', `template "${request.template}" does not exist on this host`, {
-        hint: 'Pass --template with the name of a powered-off Ubuntu VM, or set defaults.template (see README: preparing a template)',
-      });
-    }
+    if (error instanceof CesoError && error.code === 'VM_NOT_FOUND') throw templateNotFound(request.template);
     throw error;
   }
   const template = sourceOf(row, await readVm(context, row));
-  if (template.powerState !== 'poweredOff') {
-    throw new CesoError('INVALID_POWER_STATE', `template "${template.name}" is ${template.powerState ?? 'in an unknown state'}; a template must be powered off`, {
-      hint: `Power it off first (ceso vm power ${template.name} off), or choose another --template`,
-    });
-  }
+  assertPoweredOff(template, 'template');
   const placement = await readPlacement(context);
-  const templateDiskKB = template.disks[0]?.capacityKB ?? 0;
-  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
-  if (!diskFromDefaults && requestedKB > 0 && requestedKB < templateDiskKB) {
-    throw invalidInput(
-      `--disk ${request.diskGB}: smaller than the template's disk (${gb(templateDiskKB)} GB); disks cannot shrink`,
-      `Use --disk ${Math.ceil(templateDiskKB / KB_PER_GB)} or more`,
-    );
-  }
   return buildPlan(context, {
     operation: 'create',
     name: request.name,
     source: template,
     datastore: findDatastore(placement, request.datastore ?? template.datastore),
     network: checkNetwork(placement, request.network ?? 'VM Network'),
-    cpu: request.cpu ?? 2,
-    memoryMB: request.memoryMB ?? 4096,
-    diskKB: Math.max(requestedKB, templateDiskKB),
+    cpu: request.cpu ?? DEFAULT_CPU,
+    memoryMB: request.memoryMB ?? DEFAULT_MEMORY_MB,
+    diskKB: diskSizeKB(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
     guest: request.guest,
     userData: { build: true },
-    markers: {
-      [MARKERS.managed]: 'true',
-      [MARKERS.createdAt]: new Date().toISOString(),
-      [MARKERS.template]: template.name,
-      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
-    },
+    markers: markersFor({ template: template.name, expiresAt: request.expiresAt }),
     powerOn: request.powerOn,
     mac: generateMac(placement.macsInUse),
     instanceId: randomUUID(),
@@ -129,20 +108,11 @@ export async function planCreate(context: SshContext, request: CreateRequest, di
 
 export async function planClone(context: SshContext, request: CloneRequest): Promise<Plan<SshProvisionState>> {
   const { rows } = await readRows(context);
-  assertNameFree(rows, request.name);
+  assertNameFree(request.name, rows);
   const row = selectOne(rows, request.source);
   const source = sourceOf(row, await readVm(context, row));
-  if (source.powerState !== 'poweredOff') {
-    throw new CesoError('INVALID_POWER_STATE', `"${source.name}" is ${source.powerState ?? 'in an unknown state'}; a cold clone needs the source powered off`, {
-      hint: `Power it off first: ceso vm power ${source.name} shutdown`,
-    });
-  }
+  assertPoweredOff(source, 'source');
   const placement = await readPlacement(context);
-  const sourceDiskKB = source.disks[0]?.capacityKB ?? 0;
-  const requestedKB = (request.diskGB ?? 0) * KB_PER_GB;
-  if (requestedKB > 0 && requestedKB < sourceDiskKB) {
-    throw invalidInput(`--disk ${request.diskGB}: smaller than the source's disk (${gb(sourceDiskKB)} GB); disks cannot shrink`);
-  }
   const sourceUserData = decodeSourceUserData(source.vmx);
   let userData: ProvisionSpec['userData'] = { build: true };
   if (!request.replaceUserData && sourceUserData !== undefined) {
@@ -156,29 +126,14 @@ export async function planClone(context: SshContext, request: CloneRequest): Pro
     network: checkNetwork(placement, request.network ?? source.firstNicNetwork ?? 'VM Network'),
     cpu: request.cpu ?? source.cpu,
     memoryMB: request.memoryMB ?? source.memoryMB,
-    diskKB: Math.max(requestedKB, sourceDiskKB),
+    diskKB: diskSizeKB(request.diskGB, source.disks[0]?.capacityKB ?? 0, { fromDefaults: false, role: 'source' }),
     guest: request.guest,
     userData,
-    markers: {
-      [MARKERS.managed]: 'true',
-      [MARKERS.createdAt]: new Date().toISOString(),
-      [MARKERS.template]: source.vmx.get(MARKERS.template) ?? source.name,
-      'ceso.clonedFrom': source.name,
-      ...(request.expiresAt === undefined ? {} : { [MARKERS.expiresAt]: request.expiresAt }),
-    },
+    markers: markersFor({ template: source.vmx.get(MARKERS.template) ?? source.name, clonedFrom: source.name, expiresAt: request.expiresAt }),
     powerOn: request.powerOn,
     mac: generateMac(placement.macsInUse),
     instanceId: randomUUID(),
   });
-}
-
-function assertNameFree(rows: VmRow[], name: string): void {
-  const taken = rows.filter((row) => row.name === name);
-  if (taken.length > 0) {
-    throw new CesoError('VM_EXISTS', `a VM named "${name}" already exists (id ${taken.map((row) => row.id).join(', ')})`, {
-      hint: 'Choose another name, or delete the existing VM first',
-    });
-  }
 }
 
 function sourceOf(row: VmRow, read: VmRead): SourceVm {
@@ -237,15 +192,11 @@ function buildPlan(context: SshContext, spec: ProvisionSpec): Plan<SshProvisionS
   }
   const guestinfo = guestinfoFor(spec);
   const review = reviewGuestinfo(guestinfo) as unknown as Record<string, unknown>;
-  const warnings: string[] = [];
-  if (datastore.freeBytes !== null && datastore.freeBytes < source.committedBytes) {
-    throw new CesoError('INSUFFICIENT_SPACE', `datastore "${datastore.name}" has ${gb(datastore.freeBytes / 1024)} GB free; copying "${source.name}" needs about ${gb(source.committedBytes / 1024)} GB`, {
-      hint: 'Free space on the datastore or choose another --datastore',
-    });
-  }
-  if (datastore.freeBytes !== null && datastore.freeBytes < spec.diskKB * 1024) {
-    warnings.push(`datastore "${datastore.name}" has less free space (${gb(datastore.freeBytes / 1024)} GB) than the thin disk may grow to (${gb(spec.diskKB)} GB)`);
-  }
+  const warnings = checkSpace(
+    datastore,
+    { name: source.name, usedBytes: source.committedBytes, provisionedBytes: source.disks.reduce((sum, disk) => sum + disk.capacityKB * 1024, 0) },
+    spec.diskKB,
+  );
   if (source.disks.length === 0) warnings.push(`"${source.name}" has no disk: the new VM will have none`);
 
   const directory = `[${datastore.name}] ${name}`;
@@ -380,6 +331,3 @@ function buildPlan(context: SshContext, spec: ProvisionSpec): Plan<SshProvisionS
   };
 }
 
-function gb(kb: number): number {
-  return Math.round((kb / KB_PER_GB) * 10) / 10;
-}

@@ -1,0 +1,105 @@
+// One entry per command with a `--json` result. Adding a command's contract is one line here:
+//
+//   'vm reap': command<VmReapResult>()({ summary: '…', result: s.vmReapResult }),
+//
+// `command<T>()` fails `tsc` unless the command's declared result type T and the schema's
+// output type are the same (each assignable to the other), so the two cannot drift. A test
+// fails when a command in oclif.manifest.json has no entry.
+import * as z from 'zod/mini';
+import type { CesoError, ErrorCode } from '../core/errors.js';
+import type { PowerAction } from '../core/requests.js';
+import type { RenderedPlan } from '../core/plan.js';
+import type { DeleteOutcome, PowerOutcome } from '../core/backend.js';
+import type { PowerState, Via, VmDetails, VmStatus, VmSummary } from '../core/vm.js';
+import type { VmListResult } from '../commands/vm/list.js';
+import type { VmInfoResult } from '../commands/vm/info.js';
+import type { VmCreateResult } from '../commands/vm/create.js';
+import type { VmCloneResult } from '../commands/vm/clone.js';
+import type { VmDeleteResult } from '../commands/vm/delete.js';
+import type { VmPowerResult } from '../commands/vm/power.js';
+import type { VmReapResult } from '../commands/vm/reap.js';
+import type { AuditResult } from '../commands/audit.js';
+import type { HostTrustResult } from '../commands/host/trust.js';
+import type { ConfigInitResult } from '../commands/config/init.js';
+import type { ConfigValidateResult } from '../commands/config/validate.js';
+import * as s from './schemas.js';
+
+export type Mode = z.output<typeof s.modeSchema>;
+
+/**
+ * The same type, after flattening intersections (`VmDetails & { via }` equals the schema's one
+ * object): same keys, same optionality, same value types, all the way down.
+ */
+export type Same<A, B> = (<T>() => T extends Flat<A> ? 1 : 2) extends <T>() => T extends Flat<B> ? 1 : 2 ? true : false;
+type Flat<T> = T extends ReadonlyArray<infer E> ? Array<Flat<E>> : T extends object ? { [K in keyof T]: Flat<T[K]> } : T;
+
+type Agrees<Declared, Schema extends z.ZodMiniType> =
+  Same<Declared, z.output<Schema>> extends true ? unknown : { 'the declared result type and the contract schema differ': { declared: Declared; schema: z.output<Schema> } };
+
+export interface ContractEntry<S extends z.ZodMiniType = z.ZodMiniType> {
+  /** What the output is, for the schema's description and `ceso schema`. */
+  summary: string;
+  /** The value the command's run() returns. */
+  result: S;
+  /** Whether the output carries `mode` (BaseCommand.toSuccessJson adds it once a host is resolved). Default true. */
+  mode?: boolean;
+}
+
+/** A contract entry whose schema must agree with the command's declared result type. */
+export function command<Declared>() {
+  return <S extends z.ZodMiniType>(entry: ContractEntry<S> & { result: Agrees<Declared, S> }): ContractEntry<S> => entry;
+}
+
+export const CONTRACT = {
+  'vm list': command<VmListResult>()({ summary: 'Every VM on the host', result: s.vmListResult }),
+  'vm info': command<VmInfoResult>()({ summary: 'One VM in detail', result: s.vmInfoResult }),
+  'vm create': command<VmCreateResult>()({ summary: 'The VM created, or the plan of a --dry-run', result: s.vmCreateResult }),
+  'vm clone': command<VmCloneResult>()({ summary: 'The clone, or the plan of a --dry-run', result: s.vmCloneResult }),
+  'vm delete': command<VmDeleteResult>()({ summary: 'What was removed, or the plan of a --dry-run', result: s.vmDeleteResult }),
+  'vm power': command<VmPowerResult>()({ summary: 'The power change, or the plan of a --dry-run', result: s.vmPowerResult }),
+  'vm reap': command<VmReapResult>()({ summary: 'The expired managed VMs deleted (or, on a --dry-run, their plans)', result: s.vmReapResult }),
+  // audit needs no host, so BaseCommand adds no mode: each record carries the mode it ran under.
+  audit: command<AuditResult>()({ summary: 'The audit trail, oldest first', result: s.auditResult, mode: false }),
+  'host trust': command<HostTrustResult>()({ summary: 'The host’s certificate thumbprints and SSH host key, and whether they are pinned', result: s.hostTrustResult }),
+  // config init and validate read no host: no mode is added (validate reports the file's own mode).
+  'config init': command<ConfigInitResult>()({ summary: 'The starter configuration file written', result: s.configInitResult, mode: false }),
+  'config validate': command<ConfigValidateResult>()({ summary: 'A valid configuration: its hosts, default host and mode', result: s.configValidateResult, mode: false }),
+  schema: command<SchemaResult>()({ summary: 'The commands with a schema, or one command’s schemas', result: s.schemaResult, mode: false }),
+} as const satisfies Record<string, ContractEntry>;
+
+export type ContractCommand = keyof typeof CONTRACT;
+export type SchemaResult = z.output<typeof s.schemaResult>;
+export type ErrorEnvelope = z.output<typeof s.errorSchema>;
+
+/** The JSON a command prints: its result with `mode` on the object, or on each element of an array. */
+export type Published<T> = T extends ReadonlyArray<infer E> ? Array<Stamped<E>> : Stamped<T>;
+type Stamped<T> = T extends object ? T & { mode: Mode } : T;
+export type PublishedResult<C extends ContractCommand> = Published<z.output<(typeof CONTRACT)[C]['result']>>;
+
+/** The schema of what a command prints, mirroring BaseCommand.toSuccessJson. */
+export function publishedSchema(entry: ContractEntry): z.ZodMiniType {
+  if (entry.mode === false) return entry.result;
+  const stamp = (schema: z.ZodMiniType): z.ZodMiniType => {
+    if (schema instanceof z.ZodMiniObject) return z.extend(schema, { mode: s.modeSchema });
+    if (schema instanceof z.ZodMiniUnion) return z.union((schema._zod.def.options as z.ZodMiniType[]).map(stamp));
+    return schema;
+  };
+  const result = entry.result;
+  return result instanceof z.ZodMiniArray ? z.array(stamp(result._zod.def.element as z.ZodMiniType)) : stamp(result);
+}
+
+// The core types the results are built from, checked one by one for readable tsc errors.
+type Assert<T extends true> = T;
+export type ContractAssertions = [
+  Assert<Same<VmSummary, z.output<typeof s.vmSummarySchema>>>,
+  Assert<Same<VmDetails, z.output<typeof s.vmDetailsSchema>>>,
+  Assert<Same<RenderedPlan, z.output<typeof s.renderedPlanSchema>>>,
+  Assert<Same<DeleteOutcome, z.output<typeof s.deleteOutcomeSchema>>>,
+  Assert<Same<PowerOutcome, z.output<typeof s.powerOutcomeSchema>>>,
+  Assert<Same<PowerAction, z.output<typeof s.powerActionSchema>>>,
+  Assert<Same<PowerState, z.output<typeof s.powerStateSchema>>>,
+  Assert<Same<VmStatus, z.output<typeof s.vmStatusSchema>>>,
+  Assert<Same<Via, z.output<typeof s.viaSchema>>>,
+  Assert<Same<ErrorCode, ErrorEnvelope['error']['code']>>,
+  Assert<Same<{ error: ReturnType<CesoError['toJSON']> }, ErrorEnvelope>>,
+];

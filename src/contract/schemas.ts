@@ -1,0 +1,248 @@
+// The shapes of ceso's `--json` output, defined once. Commands' result types are checked against
+// these (src/contract/registry.ts); `npm run build` turns them into the JSON Schema files under
+// schema/ (scripts/build-schemas.mjs); tests validate real outputs against those files.
+//
+// Rules of the contract: objects are closed (a new field is a contract change, made here);
+// values ceso could not learn are null, never omitted, in VM objects.
+// zod/mini, never zod: this module is imported by the commands' graph only for types.
+import * as z from 'zod/mini';
+import { ERROR_CODES, type ErrorCode } from '../core/errors.js';
+
+const int = () => z.number().check(z.int());
+const count = () => z.number().check(z.int(), z.gte(0));
+const described = <S extends z.ZodMiniType>(schema: S, description: string): S => schema.check(z.describe(description)) as S;
+
+export const modeSchema = described(z.enum(['standard', 'restricted']), 'The security mode the command ran under');
+export const viaSchema = described(z.enum(['api', 'ssh']), 'The path that served the command: the vSphere API or SSH (vim-cmd)');
+export const powerStateSchema = z.enum(['poweredOn', 'poweredOff', 'suspended']);
+export const vmStatusSchema = z.enum(['running', 'stopped', 'suspended']);
+export const powerActionSchema = z.enum(['on', 'off', 'shutdown', 'reset', 'suspend']);
+const durationSchema = described(count(), 'Wall time of the change in milliseconds');
+
+// --- VMs ------------------------------------------------------------------------------------
+
+const vmSummaryShape = {
+  name: z.string(),
+  id: described(z.string(), 'The managed object id (the vmid on a standalone host)'),
+  uuid: z.nullable(z.string()),
+  status: z.nullable(vmStatusSchema),
+  powerState: z.nullable(powerStateSchema),
+  cpu: z.nullable(int()),
+  memoryMB: z.nullable(int()),
+  ip: z.nullable(z.string()),
+  guestId: z.nullable(z.string()),
+  managed: described(z.boolean(), 'Whether the VM carries ceso.managed = "true"'),
+  expiresAt: described(z.nullable(z.string()), 'ceso.expiresAt (ISO 8601) when the VM has a TTL'),
+};
+
+export const vmSummarySchema = z.strictObject(vmSummaryShape);
+
+export const vmDiskSchema = z.strictObject({
+  label: z.nullable(z.string()),
+  file: z.string(),
+  capacityGB: z.nullable(z.number()),
+  thin: z.nullable(z.boolean()),
+});
+
+export const vmNicSchema = z.strictObject({
+  label: z.nullable(z.string()),
+  network: z.nullable(z.string()),
+  mac: z.nullable(z.string()),
+  type: z.nullable(z.string()),
+});
+
+export const vmSnapshotSchema = z.strictObject({
+  name: z.string(),
+  id: z.nullable(z.string()),
+  description: z.nullable(z.string()),
+  createdAt: z.nullable(z.string()),
+  state: z.nullable(z.string()),
+  current: z.boolean(),
+  get children(): z.ZodMiniArray<typeof vmSnapshotSchema> {
+    return z.array(vmSnapshotSchema);
+  },
+});
+// Registered, not .check()ed: a check clones the object while its getter cannot yet see it.
+vmSnapshotSchema.register(z.globalRegistry, { id: 'VmSnapshot', description: 'A snapshot and, under children, the snapshots taken from it' });
+
+export const guestinfoKeySchema = z.strictObject({
+  key: z.string().check(z.regex(/^guestinfo\./)),
+  bytes: count(),
+});
+
+const vmDetailsShape = {
+  ...vmSummaryShape,
+  vmxPath: z.nullable(z.string()),
+  datastore: z.nullable(z.string()),
+  firmware: z.nullable(z.string()),
+  disks: z.array(vmDiskSchema),
+  nics: z.array(vmNicSchema),
+  snapshots: z.array(vmSnapshotSchema),
+  annotation: z.nullable(z.string()),
+  guestinfo: described(z.array(guestinfoKeySchema), 'guestinfo.* keys present: names and sizes, never values'),
+  markers: described(z.record(z.string().check(z.regex(/^ceso\./)), z.string()), 'ceso.* extraConfig markers'),
+};
+
+export const vmDetailsSchema = z.strictObject(vmDetailsShape);
+
+// --- Plans (--dry-run) -----------------------------------------------------------------------
+
+const stepShape = {
+  step: described(int().check(z.gte(1)), 'Position in the plan, from 1'),
+  id: described(z.string(), 'Stable identifier, e.g. "copy-disk-0"'),
+  description: z.string(),
+};
+
+export const planStepSchema = z.union([
+  z.strictObject({
+    ...stepShape,
+    kind: z.literal('api'),
+    method: described(z.string(), 'The vSphere API method'),
+    object: described(z.string(), 'The managed object it is called on'),
+    arguments: z.record(z.string(), z.unknown()),
+  }),
+  z.strictObject({
+    ...stepShape,
+    kind: z.literal('ssh'),
+    command: described(z.string(), 'The exact shell command run on the host'),
+  }),
+]);
+
+export const renderedPlanSchema = z.strictObject({
+  operation: z.string(),
+  target: z.string(),
+  via: viaSchema,
+  steps: z.array(planStepSchema),
+  review: described(z.exactOptional(z.record(z.string(), z.unknown())), 'Documents for review (cloud-init decoded, secrets masked)'),
+  warnings: z.array(z.string()),
+});
+
+export const dryRunSchema = described(
+  z.strictObject({ dryRun: z.literal(true), plan: renderedPlanSchema }),
+  'A --dry-run: the plan, and nothing changed',
+);
+
+// --- Outcomes of changes -------------------------------------------------------------------
+
+export const deleteOutcomeSchema = z.strictObject({
+  name: z.string(),
+  id: z.string(),
+  deleted: z.literal(true),
+  removed: described(z.array(z.string()), 'Datastore paths removed, the folder last'),
+});
+
+export const powerOutcomeSchema = z.strictObject({
+  name: z.string(),
+  id: z.string(),
+  action: powerActionSchema,
+  previousState: z.nullable(powerStateSchema),
+  powerState: z.nullable(powerStateSchema),
+  status: z.nullable(vmStatusSchema),
+  changed: described(z.boolean(), 'False when the VM was already in the requested state'),
+  message: z.string(),
+});
+
+/** A change that ran: its outcome, the path that served it and how long it took. */
+const ran = <S extends z.ZodMiniObject>(outcome: S) => z.extend(outcome, { via: viaSchema, durationMs: durationSchema });
+
+// --- Command results (what each command's run() returns; `mode` is added on output) ---------
+
+export const vmListResult = z.array(z.extend(vmSummarySchema, { via: viaSchema }));
+export const vmInfoResult = z.extend(vmDetailsSchema, { via: viaSchema });
+export const vmCreateResult = z.union([dryRunSchema, ran(vmDetailsSchema)]);
+export const vmCloneResult = z.union([dryRunSchema, ran(vmDetailsSchema)]);
+export const vmDeleteResult = z.union([dryRunSchema, ran(deleteOutcomeSchema)]);
+export const vmPowerResult = z.union([dryRunSchema, ran(powerOutcomeSchema)]);
+
+export const reapEntrySchema = z.strictObject({
+  name: z.string(),
+  id: z.string(),
+  expiresAt: z.string(),
+  deleted: described(z.boolean(), 'False on a --dry-run and when the deletion failed'),
+  error: described(z.nullable(z.strictObject({ code: z.string(), message: z.string() })), 'Why this VM could not be deleted (the others still are)'),
+});
+
+export const vmReapResult = z.strictObject({
+  dryRun: z.boolean(),
+  checked: described(count(), 'How many VMs were looked at'),
+  reaped: described(z.array(reapEntrySchema), 'Every managed VM whose expiry had passed'),
+  plans: described(z.array(renderedPlanSchema), 'On a --dry-run, the deletion plan of each'),
+  via: viaSchema,
+});
+
+export const auditRecordSchema = z.strictObject({
+  time: described(z.string(), 'ISO time the command started'),
+  user: described(z.string(), 'OS user running ceso'),
+  host: described(z.string(), 'The host entry name and address'),
+  command: described(z.string(), 'e.g. "vm create"'),
+  arguments: described(z.record(z.string(), z.unknown()), 'Parsed arguments and flags, secrets masked'),
+  mode: modeSchema,
+  via: z.nullable(viaSchema),
+  dryRun: z.boolean(),
+  outcome: z.enum(['success', 'error']),
+  errorCode: z.nullable(z.string()),
+  vmId: z.nullable(z.string()),
+  vm: z.nullable(z.string()),
+  durationMs: durationSchema,
+});
+
+export const auditResult = z.array(auditRecordSchema);
+
+export const hostTrustResult = z.strictObject({
+  host: described(z.string(), 'The host entry name'),
+  address: described(z.string(), 'host:port of the API endpoint'),
+  thumbprintSha256: z.string(),
+  thumbprintSha1: z.string(),
+  certificate: z.strictObject({ subject: z.string(), issuer: z.string(), validFrom: z.string(), validTo: z.string() }),
+  sshHostKey: described(
+    z.nullable(z.strictObject({ fingerprint: described(z.string(), 'SHA256:… as ssh-keygen -lf prints it'), type: z.string() })),
+    'null when the SSH endpoint could not be read',
+  ),
+  pinned: described(z.boolean(), 'Whether the configuration file now pins this certificate (and this SSH key, when it was read)'),
+  configPath: z.string(),
+});
+
+export const configInitResult = z.strictObject({
+  configPath: z.string(),
+  overwritten: described(z.boolean(), 'True when --force replaced an existing file'),
+});
+
+export const configValidateResult = z.strictObject({
+  configPath: z.string(),
+  valid: z.literal(true),
+  hosts: described(z.array(z.strictObject({ name: z.string(), address: z.string() })), 'Every host the file defines: "default" is the top-level esxi section'),
+  defaultHost: described(z.nullable(z.string()), 'The host used without --host; null when the file defines none'),
+  mode: modeSchema,
+  warnings: z.array(z.string()),
+});
+
+const schemaEntrySchema = z.strictObject({
+  command: described(z.string(), 'The command as typed, e.g. "vm list"'),
+  id: described(z.string(), 'The schema id, e.g. "vm-list" (schema/vm-list.json)'),
+  summary: z.string(),
+});
+
+export const schemaResult = z.union([
+  z.strictObject({ commands: z.array(schemaEntrySchema) }),
+  z.strictObject({
+    ...schemaEntrySchema.shape,
+    result: described(z.record(z.string(), z.unknown()), 'JSON Schema of the --json success output'),
+    error: described(z.record(z.string(), z.unknown()), 'JSON Schema of the --json error output'),
+  }),
+]);
+
+// --- Errors ----------------------------------------------------------------------------------
+
+const codes = Object.entries(ERROR_CODES).map(([code, { exit, summary }]) => described(z.literal(code as ErrorCode), `${summary} (exit ${exit})`));
+
+export const errorSchema = described(
+  z.strictObject({
+    error: z.strictObject({
+      code: described(z.union(codes), 'Stable error code; the exit code follows from it'),
+      message: z.string(),
+      hint: described(z.exactOptional(z.string()), 'What to do about it'),
+      details: described(z.exactOptional(z.record(z.string(), z.unknown())), 'Machine-readable particulars (e.g. cleanedUp, leftovers)'),
+    }),
+  }),
+  'Every failure, on stdout with --json; the exit code is not 0',
+);
