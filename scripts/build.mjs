@@ -19,18 +19,24 @@ function commandEntries(directory) {
   });
 }
 
-// axios builds its fetch adapter when imported, and probing fetch/Request loads Node's undici
-// (~15 ms per run) although ceso uses the http adapter. Nothing imports that eager default
-// export (adapters.js uses getFetch), so it is dropped; the build fails if axios changes it.
-const lazyAxiosFetch = {
-  name: 'lazy-axios-fetch',
+// axios probes Node's web globals when imported: it builds a fetch adapter (touching fetch and
+// Request) and reads globalThis.FormData. In Node those are lazy getters that load undici (~10 ms
+// per run), for features ceso never uses (it uses the http adapter and sends no multipart
+// bodies). Both probes are removed from the bundle; the build fails if axios changes them.
+const AXIOS_PATCHES = [
+  { file: /axios[\\/]lib[\\/]adapters[\\/]fetch\.js$/, eager: /const adapter = getFetch\(\);\s*export default adapter;/, replacement: '' },
+  { file: /axios[\\/]lib[\\/]utils\.js$/, eager: /const FormDataCtor = typeof G\.FormData !== 'undefined' \? G\.FormData : undefined;/, replacement: 'const FormDataCtor = undefined;' },
+];
+const lazyAxiosGlobals = {
+  name: 'lazy-axios-globals',
   setup(builder) {
-    builder.onLoad({ filter: /axios[\\/]lib[\\/]adapters[\\/]fetch\.js$/ }, async (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      const eager = /const adapter = getFetch\(\);\s*export default adapter;/;
-      if (!eager.test(source)) throw new Error(`axios changed ${args.path}: review the lazy-axios-fetch patch in scripts/build.mjs`);
-      return { contents: source.replace(eager, ''), loader: 'js' };
-    });
+    for (const patch of AXIOS_PATCHES) {
+      builder.onLoad({ filter: patch.file }, async (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        if (!patch.eager.test(source)) throw new Error(`axios changed ${args.path}: review AXIOS_PATCHES in scripts/build.mjs`);
+        return { contents: source.replace(patch.eager, patch.replacement), loader: 'js' };
+      });
+    }
   },
 };
 
@@ -55,7 +61,7 @@ await build({
   external: ['typescript', 'ts-node', 'tsx', 'node-ssh', 'ssh2'],
   // form-data (and the 200 kB mime-db behind it) serve multipart bodies, which ceso never sends.
   alias: { 'form-data': join(root, 'scripts/stubs/form-data.mjs') },
-  plugins: [lazyAxiosFetch],
+  plugins: [lazyAxiosGlobals],
   banner: { js: "import { createRequire as __cesoCreateRequire } from 'node:module'; const require = __cesoCreateRequire(import.meta.url);" },
   logLevel: 'warning',
   metafile: true,

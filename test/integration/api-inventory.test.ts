@@ -200,6 +200,12 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
     const result = await runCli(['vm', 'info', '--json'], { env });
     expect(result.code).toBe(2);
     expect(result.json()).toMatchObject({ error: { code: 'INVALID_INPUT' } });
+    const unknown = await runCli(['vm', 'frobnicate', '--json'], { env });
+    expect(unknown.code).toBe(2);
+    expect(unknown.json()).toMatchObject({ error: { code: 'INVALID_INPUT', message: '"vm frobnicate" is not a ceso command', hint: expect.stringContaining('vm list') } });
+    const unknownText = await runCli(['vm', 'lst'], { env });
+    expect(unknownText.code).toBe(2);
+    expect(unknownText.stderr).toContain('Error: "vm lst" is not a ceso command');
     const help = await runCli(['vm', 'info', '--help'], { env });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('EXAMPLES');
