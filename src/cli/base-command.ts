@@ -50,6 +50,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Commands that can change a host: each run (dry runs too) appends a line to the audit log. */
   static audited = false;
+  /** Commands that never log in (host trust) resolve the host without needing its password. */
+  static needsPassword = true;
 
   protected flags!: BaseFlags<T>;
   protected args!: BaseArgs<T>;
@@ -73,7 +75,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** The host this invocation acts on, after flags, environment and file are merged. */
   protected target(): HostTarget {
-    this.cachedTarget ??= resolveTarget(loadConfig(this.flags.config), { host: this.flags.host });
+    this.cachedTarget ??= resolveTarget(loadConfig(this.flags.config), {
+      host: this.flags.host,
+      requirePassword: (this.ctor as typeof BaseCommand).needsPassword,
+    });
     return this.cachedTarget;
   }
 

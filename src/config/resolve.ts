@@ -42,6 +42,8 @@ export interface HostTarget {
 
 export interface TargetFlags {
   host?: string | undefined;
+  /** false for commands that never log in (host trust): a missing password is then no error. */
+  requirePassword?: boolean;
 }
 
 /** Splits `host`, `host:port`, `[v6]:port` and bare IPv6 addresses. */
@@ -94,7 +96,9 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
   }
 
   const unset = loaded.unsetVariables.filter(
-    (item) => !item.path.startsWith('hosts.') || item.path.startsWith(`hosts.${name}.`),
+    (item) =>
+      (!item.path.startsWith('hosts.') || item.path.startsWith(`hosts.${name}.`)) &&
+      !(flags.requirePassword === false && item.path.endsWith('password')),
   );
   if (unset.length > 0) {
     const problems = unset.map((item) => `${loaded.path}: ${item.path}: environment variable ${item.variable} is not set`);
@@ -115,7 +119,7 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
   const { host, port } = splitHostPort(address, 443);
   const user = env.CESO_USER ?? esxi?.user ?? 'root';
   const password = env.CESO_PASSWORD ?? esxi?.password;
-  if (password === undefined || password === '') {
+  if ((password === undefined || password === '') && flags.requirePassword !== false) {
     throw new CesoError('CONFIG_INVALID', `no password for ${user}@${host}`, {
       hint: 'Set esxi.password in the config (e.g. password: ${ESXI_PASSWORD}) or export CESO_PASSWORD',
     });
@@ -138,7 +142,7 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
       host,
       port,
       user,
-      password,
+      password: password ?? '',
       insecure,
       ...(thumbprint === undefined ? {} : { thumbprint: thumbprint.toUpperCase() }),
       timeoutMs: (esxi?.timeoutSeconds ?? 30) * 1000,

@@ -35,7 +35,8 @@ export interface RemoteShell {
   readonly execCount: number;
 }
 
-const DEFAULT_HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+/** Host key types ceso accepts, strongest first (the trust probe asks for the same). */
+export const DEFAULT_HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
 /**
  * node-ssh (and ssh2 under it) load from node_modules at run time, not from the bundle (they are

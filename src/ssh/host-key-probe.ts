@@ -8,10 +8,8 @@
  */
 import { CesoError } from '../core/errors.js';
 import { fingerprintOf, keyTypeOf } from './host-keys.js';
-import { loadNodeSsh } from './connection.js';
+import { DEFAULT_HOST_KEY_ALGORITHMS, loadNodeSsh } from './connection.js';
 
-/** Keep in step with DEFAULT_HOST_KEY_ALGORITHMS in connection.ts (node-ssh is loaded as it does). */
-const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
 export interface SshHostKey {
   /** `SHA256:…` as `ssh-keygen -lf` prints it. */
@@ -40,7 +38,7 @@ export async function probeSshHostKey(host: string, port: number, timeoutMs: num
       port,
       username: 'ceso-host-key-probe',
       readyTimeout: timeoutMs,
-      algorithms: { serverHostKey: HOST_KEY_ALGORITHMS as never },
+      algorithms: { serverHostKey: DEFAULT_HOST_KEY_ALGORITHMS as never },
       // Refusing the key ends the handshake before the user-auth phase begins.
       hostVerifier: (key: Buffer) => {
         seen = { fingerprint: fingerprintOf(key), type: keyTypeOf(key) };

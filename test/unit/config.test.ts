@@ -120,3 +120,14 @@ describe('configuration', () => {
     expect(splitHostPort('fe80::1', 443)).toEqual({ host: 'fe80::1', port: 443 });
   });
 });
+
+describe('commands that never log in', () => {
+  it('resolve the host without its password (host trust)', () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'ceso-config-nopw-'));
+    const path = join(dir2, 'c.yaml');
+    writeFileSync(path, 'esxi: {host: 10.0.0.9, password: "${NOT_SET_FOR_TRUST}"}\n');
+    const loaded = loadConfig(path, {});
+    expect(() => resolveTarget(loaded, {}, {})).toThrow(/NOT_SET_FOR_TRUST/);
+    expect(resolveTarget(loaded, { requirePassword: false }, {}).api).toMatchObject({ host: '10.0.0.9', password: '' });
+  });
+});

@@ -40,6 +40,8 @@ export default class HostTrust extends BaseCommand<typeof HostTrust> {
     'written. A pin that differs from what the host shows now (a changed certificate or key: exactly what a pin ' +
     'protects against) is never replaced without --replace. An unreachable SSH endpoint does not stop the certificate ' +
     'from being pinned.';
+  static override needsPassword = false;
+
   static override examples = [
     '<%= config.bin %> host trust',
     '<%= config.bin %> host trust --host lab1 --yes',
