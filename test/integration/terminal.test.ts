@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
+import { startSimulator, type Simulator } from '../support/simulator.js';
+
+/** Runs ceso on a real pseudo-terminal (util-linux `script`), typing `input` into it. */
+function onTerminal(args: string[], env: Record<string, string>, input: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const command = [process.execPath, CLI, ...args].map((part) => `'${part.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, ...env, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (input !== '' && output.includes('Type "yes"')) {
+        child.stdin.write(input);
+        input = '';
+      }
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no answer on the terminal:\n${output}`));
+    }, 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, output });
+    });
+  });
+}
+
+describe('on a terminal, and secrets in plans', () => {
+  let sim: Simulator;
+  let ws: CesoWorkspace;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    sim = await startSimulator({ mode: 'esx', vms: 1 });
+    ws = workspace();
+    ws.writeConfig(simulatorConfig(sim));
+    env = { ...ws.env, SIM_PASSWORD: sim.password };
+  });
+  afterAll(async () => {
+    await sim?.stop();
+    ws?.cleanup();
+  });
+
+  it('shows step progress on stderr while creating, and asks before deleting', async () => {
+    const created = await onTerminal(['vm', 'create', 'tty1', '--no-power-on'], env, '');
+    expect(created.code, created.output).toBe(0);
+    expect(created.output).toMatch(/\[1\/\d\] make the folder \[datastore1\] tty1/);
+    expect(created.output).toContain('copy [datastore1] ubuntu-22.04-template/');
+
+    const declined = await onTerminal(['vm', 'delete', 'tty1'], env, 'no\n');
+    expect(declined.output).toContain('This will destroy tty1');
+    expect(declined.code).toBe(2);
+    expect((await sim.oracle<Array<{ name: string }>>('list')).map((vm) => vm.name)).toContain('tty1');
+
+    const confirmed = await onTerminal(['vm', 'delete', 'tty1'], env, 'yes\n');
+    expect(confirmed.code, confirmed.output).toBe(0);
+    expect(confirmed.output).toContain('Deleted tty1');
+    expect((await sim.oracle<Array<{ name: string }>>('list')).map((vm) => vm.name)).not.toContain('tty1');
+  });
+
+  it('masks secrets from --user-data in plans, and never prints the host password', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ceso-secret-'));
+    const file = join(dir, 'user-data.yaml');
+    writeFileSync(
+      file,
+      '#cloud-config\nchpasswd:\n  users: [{name: ubuntu, password: "Hunter2-secret", type: text}]\nwrite_files:\n  - path: /etc/app/key.pem\n    content: |\n      -----BEGIN PRIVATE KEY-----\n      MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n      -----END PRIVATE KEY-----\n',
+    );
+    for (const json of [true, false]) {
+      const result = await runCli(['vm', 'create', 'sec1', '--user-data', file, '--dry-run', ...(json ? ['--json'] : []), '--log-level', 'debug'], { env });
+      expect(result.code, result.stdout).toBe(0);
+      const everything = result.stdout + result.stderr;
+      expect(everything).not.toContain('Hunter2-secret');
+      expect(everything).not.toContain('MIIEvQIBADANBgkqhkiG9w0BAQEFAASC');
+      expect(everything).not.toContain(sim.password);
+      expect(everything).toContain('********');
+    }
+  });
+});
