@@ -1,7 +1,4 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { createInterface } from 'node:readline/promises';
-import { appendAudit, currentUser } from '../core/audit.js';
-import { acquireVmLock } from '../core/lock.js';
 import { openBackend } from '../backends.js';
 import type { HostBackend, Mutation } from '../core/backend.js';
 import { perform, type DryRunResult } from '../core/operations.js';
@@ -145,6 +142,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         hint: 'Pass --yes to confirm (no terminal to ask on), or run --dry-run first to see the plan',
       });
     }
+    const { createInterface } = await import('node:readline/promises');
     const prompt = createInterface({ input: process.stdin, output: process.stderr });
     try {
       const answer = await prompt.question(`This will ${summary}. Type "yes" to go on: `);
@@ -165,6 +163,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const timeoutSeconds = (this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0;
     const locks = [];
     try {
+      const { acquireVmLock } = await import('../core/lock.js');
       for (const name of names) {
         locks.push(await acquireVmLock({ host: `${api.host}:${api.port}`, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
       }
@@ -199,11 +198,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       result = await super._run<R>();
       return result;
     } finally {
-      if ((this.ctor as typeof BaseCommand).audited && this.flags !== undefined) this.audit(started, result);
+      if ((this.ctor as typeof BaseCommand).audited && this.flags !== undefined) await this.audit(started, result);
     }
   }
 
-  private audit(started: Date, result: unknown): void {
+  private async audit(started: Date, result: unknown): Promise<void> {
+    const { appendAudit, currentUser } = await import('../core/audit.js');
     const outcome = (result ?? {}) as { id?: unknown; via?: unknown };
     const args = (this.args ?? {}) as Record<string, unknown>;
     const target = this.cachedTarget;

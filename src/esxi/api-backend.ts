@@ -5,8 +5,7 @@ import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
 import type { ApiEndpoint } from '../config/resolve.js';
 import { VimClient } from './vim/client.js';
 import { getVm, getVmByRef, listVms } from './ops/inventory.js';
-import { planDelete, planPower } from './ops/lifecycle.js';
-import { planClone, planCreate, type ProvisionState } from './ops/provision.js';
+import type { ProvisionState } from './ops/provision.js';
 import { deleteMutation, powerMutation } from '../core/mutations.js';
 
 /** The vSphere API path: every operation goes through one logged-in VimClient. */
@@ -40,21 +39,25 @@ export class ApiBackend implements HostBackend {
   }
 
   async planCreate(request: CreateRequest, options: { diskFromDefaults: boolean }): Promise<Mutation<VmDetails>> {
+    const { planCreate } = await import('./ops/provision.js');
     const plan = await planCreate(this.client, request, options.diskFromDefaults);
     return { plan, finish: () => this.created(plan.state) };
   }
 
   async planClone(request: CloneRequest): Promise<Mutation<VmDetails>> {
+    const { planClone } = await import('./ops/provision.js');
     const plan = await planClone(this.client, request);
     return { plan, finish: () => this.created(plan.state) };
   }
 
   async planDelete(request: DeleteRequest): Promise<Mutation<DeleteOutcome> & { target: VmDetails }> {
+    const { planDelete } = await import('./ops/lifecycle.js');
     const { plan, target } = await planDelete(this.client, request);
     return deleteMutation(plan, target);
   }
 
   async planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
+    const { planPower } = await import('./ops/lifecycle.js');
     return powerMutation(await planPower(this.client, request));
   }
 
