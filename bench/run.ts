@@ -5,7 +5,7 @@
 //   BENCH_ONLY=list,create,ssh   a subset of the sections
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { CLI, simulatorConfig, workspace, type CesoWorkspace } from '../test/support/cli.js';
+import { CLI, simulatorConfig, sshConfig, workspace, type CesoWorkspace } from '../test/support/cli.js';
 import { TESTBED_BIN, startSimulator, type Simulator } from '../test/support/simulator.js';
 import { startSshServer } from '../test/support/sshd.js';
 
@@ -179,12 +179,7 @@ async function sshSection(): Promise<void> {
   await withSimulator(100, async (sim, ws) => {
     const sshd = await startSshServer({ sim });
     try {
-      ws.writeConfig(
-        simulatorConfig(
-          sim,
-          `ssh: {host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, keyPath: "${sshd.privateKeyPath}", knownHosts: "${sshd.knownHostsPath}", volumesRoot: "${sshd.volumesRoot}"}\n`,
-        ),
-      );
+      ws.writeConfig(sshConfig(sim, sshd));
       const overSsh = ceso(ws, sim, 'ceso vm list --via ssh @100', 'vm', 'list', '--json', '--via', 'ssh');
       const overApi = ceso(ws, sim, 'ceso vm list --via api @100', 'vm', 'list', '--json', '--via', 'api');
       timeOnce(overApi);

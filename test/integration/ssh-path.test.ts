@@ -6,7 +6,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, runCli, workspace, type CesoWorkspace, type CliResult } from '../support/cli.js';
+import { CLI, runCli, workspace, type CesoWorkspace, type CliResult, sshConfig, withoutPath } from '../support/cli.js';
 import { startSimulator, type Simulator } from '../support/simulator.js';
 import { startSshServer, type SshServer } from '../support/sshd.js';
 import { encodeVmxValue } from '../../src/ssh/vmx.js';
@@ -30,27 +30,6 @@ interface OracleVm {
 }
 
 type Json = Record<string, unknown>;
-
-function withoutPath(value: Json): Json {
-  const { via: _via, durationMs: _duration, ...rest } = value;
-  return rest;
-}
-
-/** A config for the simulator's API and the test bed's sshd, with overrides for either part. */
-function sshConfig(sim: Simulator, sshd: SshServer, ssh: Record<string, unknown> = {}, esxi: Record<string, unknown> = {}): string {
-  const section = (entries: Record<string, unknown>): string =>
-    Object.entries(entries)
-      .map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`)
-      .join('\n');
-  return [
-    'esxi:',
-    section({ host: `127.0.0.1:${sim.port}`, user: sim.user, password: '${SIM_PASSWORD}', thumbprint: sim.thumbprintSha256, ...esxi }),
-    'ssh:',
-    section({ host: '127.0.0.1', port: sshd.port, user: sshd.user, keyPath: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath, volumesRoot: sshd.volumesRoot, ...ssh }),
-    'defaults: {template: ubuntu-22.04-template, datastore: datastore1, network: VM Network, cpu: 2, memory: 2, disk: 20}',
-    '',
-  ].join('\n');
-}
 
 describe('vm commands over SSH (--via ssh)', { timeout: 180_000 }, () => {
   let sim: Simulator;

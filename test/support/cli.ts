@@ -96,3 +96,30 @@ export function simulatorConfig(sim: { port: number; user: string; thumbprintSha
     `defaults: {template: ${sim.template ?? 'ubuntu-22.04-template'}, datastore: datastore1, network: VM Network, cpu: 2, memory: 2, disk: 20}\n${extra}`
   );
 }
+
+/** A config for the simulator's API and the test bed's sshd, with overrides for either part. */
+export function sshConfig(
+  sim: { port: number; user: string; thumbprintSha256: string },
+  sshd: { port: number; user: string; privateKeyPath: string; knownHostsPath: string; volumesRoot: string },
+  ssh: Record<string, unknown> = {},
+  esxi: Record<string, unknown> = {},
+): string {
+  const section = (entries: Record<string, unknown>): string =>
+    Object.entries(entries)
+      .map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`)
+      .join('\n');
+  return [
+    'esxi:',
+    section({ host: `127.0.0.1:${sim.port}`, user: sim.user, password: '${SIM_PASSWORD}', thumbprint: sim.thumbprintSha256, ...esxi }),
+    'ssh:',
+    section({ host: '127.0.0.1', port: sshd.port, user: sshd.user, keyPath: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath, volumesRoot: sshd.volumesRoot, ...ssh }),
+    'defaults: {template: ubuntu-22.04-template, datastore: datastore1, network: VM Network, cpu: 2, memory: 2, disk: 20}',
+    '',
+  ].join('\n');
+}
+
+/** A result without what differs by path and run (`via`, `durationMs`), to compare the two paths. */
+export function withoutPath(value: Record<string, unknown>): Record<string, unknown> {
+  const { via: _via, durationMs: _duration, ...rest } = value;
+  return rest;
+}
