@@ -1,3 +1,4 @@
+import { CesoError } from '../../core/errors.js';
 import { selectOne } from '../../core/select.js';
 import {
   markersOf,
@@ -83,7 +84,9 @@ export async function getVmByRef(client: VimClient, ref: MoRef): Promise<VmDetai
     ],
   );
   const vm = objects.find((object) => object.ref.type === 'VirtualMachine');
-  if (vm === undefined) return getVm(client, { id: ref.value });
+  if (vm === undefined) {
+    throw new CesoError('VM_NOT_FOUND', `VM ${ref.value} no longer exists on the host`, { hint: 'It was removed meanwhile; run "ceso vm list"' });
+  }
   const networkNames = new Map<string, string>();
   for (const object of objects) {
     if (object.ref.type !== 'VirtualMachine') networkNames.set(object.ref.value, asString(object.props.name) ?? object.ref.value);

@@ -10,17 +10,17 @@ export class Later {
 
 /** Plan display of an API call: references as "Type:id", guestinfo payloads summarised, not shown. */
 export function apiAction(method: string, object: MoRef, args: XmlObject): StepAction {
-  return { kind: 'api', method, object: object.toString(), arguments: plain(args, '') as Record<string, unknown> };
+  return { kind: 'api', method, object: object.toString(), arguments: plain(args) as Record<string, unknown> };
 }
 
-function plain(value: XmlValue | Later, key: string): unknown {
+function plain(value: XmlValue | Later): unknown {
   if (value instanceof Later) return `<${value.description}>`;
   if (value instanceof MoRef) return value.toString();
   if (value instanceof Typed) {
-    const inner = plain(value.value, key);
+    const inner = plain(value.value);
     return inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? { _type: value.xsiType, ...inner } : inner;
   }
-  if (Array.isArray(value)) return value.map((item) => plain(item, key));
+  if (Array.isArray(value)) return value.map((item) => plain(item));
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value);
     const optionKey = value.key;
@@ -28,7 +28,7 @@ function plain(value: XmlValue | Later, key: string): unknown {
       const payload = value.value instanceof Typed ? String(value.value.value) : '';
       return { key: optionKey, value: payload === '' ? '' : `<gzip+base64, ${payload.length} bytes: decoded under review>` };
     }
-    return Object.fromEntries(entries.filter(([, item]) => item !== undefined).map(([field, item]) => [field, plain(item, field)]));
+    return Object.fromEntries(entries.filter(([, item]) => item !== undefined).map(([field, item]) => [field, plain(item)]));
   }
   return value;
 }
