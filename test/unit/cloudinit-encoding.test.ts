@@ -7,17 +7,8 @@ import {
   encodeGzipBase64,
   isAbsentGuestinfoValue,
 } from '../../src/cloudinit/index.js';
-import { CesoError } from '../../src/core/errors.js';
+import { errorOf } from '../support/errors.js';
 
-function errorOf(fn: () => unknown): CesoError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CesoError) return error;
-    throw error;
-  }
-  throw new Error('expected a CesoError, nothing was thrown');
-}
 
 const TEXT = '#cloud-config\nhostname: web-01\n# ünïcødé ✓\n';
 

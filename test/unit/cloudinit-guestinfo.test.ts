@@ -11,17 +11,8 @@ import {
   retargetUserData,
   reviewGuestinfo,
 } from '../../src/cloudinit/index.js';
-import { CesoError } from '../../src/core/errors.js';
+import { errorOf } from '../support/errors.js';
 
-function errorOf(fn: () => unknown): CesoError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CesoError) return error;
-    throw error;
-  }
-  throw new Error('expected a CesoError, nothing was thrown');
-}
 
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKQWVoZokj3eSDx9Y6Dll/AQuLkqOc22woNenzxmEfLe alice@laptop';
 const PEM = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtopsecretbody\n-----END RSA PRIVATE KEY-----\n';

@@ -1,25 +1,9 @@
 import { YAML11_SCHEMA, load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { buildMetadata, buildNetworkConfig, renderMetadata } from '../../src/cloudinit/index.js';
-import { CesoError } from '../../src/core/errors.js';
+import { expectInvalid } from '../support/errors.js';
 
-function errorOf(fn: () => unknown): CesoError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CesoError) return error;
-    throw error;
-  }
-  throw new Error('expected a CesoError, nothing was thrown');
-}
 
-function expectInvalid(fn: () => unknown, messagePart: string | RegExp): CesoError {
-  const error = errorOf(fn);
-  expect(error.code).toBe('INVALID_INPUT');
-  if (typeof messagePart === 'string') expect(error.message).toContain(messagePart);
-  else expect(error.message).toMatch(messagePart);
-  return error;
-}
 
 const IDENTITY = { instanceId: '564d1a2b-0000-4000-8000-000000000001', hostname: 'Web-01', domain: 'Example.com' };
 const MAC = '00:50:56:AB:CD:EF';

@@ -1,25 +1,9 @@
 import { YAML11_SCHEMA, load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { buildCloudConfig, buildUserData, mergeCloudConfig, retargetUserData } from '../../src/cloudinit/index.js';
-import { CesoError } from '../../src/core/errors.js';
+import { expectInvalid } from '../support/errors.js';
 
-function errorOf(fn: () => unknown): CesoError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CesoError) return error;
-    throw error;
-  }
-  throw new Error('expected a CesoError, nothing was thrown');
-}
 
-function expectInvalid(fn: () => unknown, messagePart: string | RegExp): CesoError {
-  const error = errorOf(fn);
-  expect(error.code).toBe('INVALID_INPUT');
-  if (typeof messagePart === 'string') expect(error.message).toContain(messagePart);
-  else expect(error.message).toMatch(messagePart);
-  return error;
-}
 
 function parse(userdata: string): Record<string, unknown> {
   expect(userdata.startsWith('#cloud-config\n')).toBe(true);

@@ -2,24 +2,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CesoError } from '../../src/core/errors.js';
 import { loadConfig } from '../../src/config/load.js';
 import { resolveTarget, splitHostPort } from '../../src/config/resolve.js';
+import { errorOf } from '../support/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ceso-config-test-'));
 function file(name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, text);
   return path;
-}
-function failure(run: () => unknown): CesoError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof CesoError) return error;
-    throw error;
-  }
-  throw new Error('expected a CesoError');
 }
 
 const SEED = `esxi:
@@ -47,7 +38,7 @@ describe('configuration', () => {
   });
 
   it('names an unset variable with its key path (exit 2)', () => {
-    const error = failure(() => resolveTarget(loadConfig(file('unset.yaml', SEED), {}), {}, {}));
+    const error = errorOf(() => resolveTarget(loadConfig(file('unset.yaml', SEED), {}), {}, {}));
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.exitCode).toBe(2);
     expect(error.message).toContain('esxi.password: environment variable ESXI_PASSWORD is not set');
@@ -55,7 +46,7 @@ describe('configuration', () => {
 
   it('reports every problem with file, key path and expectation, never echoing values', () => {
     const path = file('bad.yaml', `esxi:\n  host: h\n  password: 12345\n  insecure: "yes"\n  colour: red\ndefaults: {cpu: two}\n`);
-    const error = failure(() => loadConfig(path, {}));
+    const error = errorOf(() => loadConfig(path, {}));
     expect(error.code).toBe('CONFIG_INVALID');
     const lines = error.message.split('\n');
     expect(lines).toContain(`${path}: esxi.password: expected string, got a number`);
@@ -66,15 +57,15 @@ describe('configuration', () => {
   });
 
   it('rejects invalid YAML and a missing explicit file', () => {
-    expect(failure(() => loadConfig(file('broken.yaml', 'esxi: [\n'), {})).message).toMatch(/not valid YAML/);
-    expect(failure(() => loadConfig(join(dir, 'missing.yaml'), {})).code).toBe('CONFIG_INVALID');
+    expect(errorOf(() => loadConfig(file('broken.yaml', 'esxi: [\n'), {})).message).toMatch(/not valid YAML/);
+    expect(errorOf(() => loadConfig(join(dir, 'missing.yaml'), {})).code).toBe('CONFIG_INVALID');
   });
 
   it('treats a missing default file as empty and needs CESO_HOST then', () => {
     const env = { CESO_HOME: join(dir, 'home') };
     const loaded = loadConfig(undefined, env);
     expect(loaded.exists).toBe(false);
-    expect(failure(() => resolveTarget(loaded, {}, env)).code).toBe('CONFIG_NOT_FOUND');
+    expect(errorOf(() => resolveTarget(loaded, {}, env)).code).toBe('CONFIG_NOT_FOUND');
     const target = resolveTarget(loaded, {}, { ...env, CESO_HOST: '10.0.0.1:8443', CESO_PASSWORD: 'p', CESO_INSECURE: 'true' });
     expect(target.api).toMatchObject({ host: '10.0.0.1', port: 8443, user: 'root', insecure: true });
   });
@@ -89,12 +80,12 @@ describe('configuration', () => {
     const withPassword = loadConfig(path, { LAB2_PW: 'b' });
     expect(lab1.name).toBe('lab1');
     expect(lab1.defaults).toMatchObject({ template: 't1', datastore: 'ssd1' });
-    expect(failure(() => resolveTarget(loaded, { host: 'lab2' }, {})).message).toContain('hosts.lab2.esxi.password');
+    expect(errorOf(() => resolveTarget(loaded, { host: 'lab2' }, {})).message).toContain('hosts.lab2.esxi.password');
     const lab2 = resolveTarget(withPassword, { host: 'lab2' }, { CESO_USER: 'envuser' });
     expect(lab2.api).toMatchObject({ host: '10.0.0.2', user: 'envuser', password: 'b' });
     expect(lab2.ssh.port).toBe(2222);
     expect(lab2.ssh.keyPath?.endsWith('/.ssh/lab2')).toBe(true);
-    const unknown = failure(() => resolveTarget(loaded, { host: 'lab3' }, {}));
+    const unknown = errorOf(() => resolveTarget(loaded, { host: 'lab3' }, {}));
     expect(unknown.code).toBe('HOST_NOT_CONFIGURED');
     expect(unknown.message).toContain('lab1, lab2');
   });
@@ -104,13 +95,13 @@ describe('configuration', () => {
     expect(resolveTarget(restricted, {}, { CESO_MODE: 'standard' }).security.mode).toBe('restricted');
     const standard = loadConfig(file('standard.yaml', 'esxi: {host: h, password: p}\n'), {});
     expect(resolveTarget(standard, {}, { CESO_MODE: 'restricted' }).security.mode).toBe('restricted');
-    expect(failure(() => resolveTarget(standard, {}, { CESO_MODE: 'lax' })).code).toBe('CONFIG_INVALID');
+    expect(errorOf(() => resolveTarget(standard, {}, { CESO_MODE: 'lax' })).code).toBe('CONFIG_INVALID');
   });
 
   it('validates environment overrides', () => {
     const loaded = loadConfig(file('plain.yaml', 'esxi: {host: h, password: p}\n'), {});
-    expect(failure(() => resolveTarget(loaded, {}, { CESO_INSECURE: 'maybe' })).message).toContain('CESO_INSECURE');
-    expect(failure(() => resolveTarget(loaded, {}, { CESO_THUMBPRINT: 'nope' })).message).toContain('CESO_THUMBPRINT');
+    expect(errorOf(() => resolveTarget(loaded, {}, { CESO_INSECURE: 'maybe' })).message).toContain('CESO_INSECURE');
+    expect(errorOf(() => resolveTarget(loaded, {}, { CESO_THUMBPRINT: 'nope' })).message).toContain('CESO_THUMBPRINT');
   });
 
   it('splits host:port forms', () => {

@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, w
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isCesoError, type CesoError } from '../../src/core/errors.js';
 import { acquireVmLock, lockDirectory, lockFilePath } from '../../src/core/lock.js';
+import { rejectionOf } from '../support/errors.js';
 
 const HOST = '127.0.0.1:8443';
 /** Above any pid_max: kill(pid, 0) answers ESRCH. */
@@ -17,15 +17,6 @@ afterEach(() => {
   rmSync(home, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<CesoError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isCesoError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a CesoError');
-}
 
 function lock(vm = 'web1', timeoutMs = 0, extra: { signal?: AbortSignal; host?: string } = {}) {
   return acquireVmLock({ host: extra.host ?? HOST, vm, command: 'vm test', timeoutMs, home, ...(extra.signal === undefined ? {} : { signal: extra.signal }) });
@@ -76,7 +67,7 @@ describe('acquireVmLock in one process', () => {
 
   it('fails fast with LOCKED naming the holder while it is held', async () => {
     const held = await lock();
-    const error = await failure(lock());
+    const error = await rejectionOf(lock());
     expect(error.code).toBe('LOCKED');
     expect(error.exitCode).toBe(4);
     expect(error.message).toContain(`pid ${process.pid}`);
@@ -97,7 +88,7 @@ describe('acquireVmLock in one process', () => {
   it('waits up to the timeout, then fails naming the holder', async () => {
     const held = await lock();
     const started = Date.now();
-    const error = await failure(lock('web1', 400));
+    const error = await rejectionOf(lock('web1', 400));
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     expect(error.code).toBe('LOCKED');
     expect(error.message).toContain('waited 0.4 s');
@@ -115,7 +106,7 @@ describe('acquireVmLock in one process', () => {
     const held = await lock();
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
-    const error = await failure(lock('web1', 10_000, { signal: controller.signal }));
+    const error = await rejectionOf(lock('web1', 10_000, { signal: controller.signal }));
     expect(error.code).toBe('INTERRUPTED');
     held.release();
   });
@@ -146,7 +137,7 @@ describe('stale locks', () => {
   it('never judges a lock from another machine stale by pid', async () => {
     await prepareDirectory();
     plantLock('web1', { pid: DEAD_PID, token: '0123456789abcdef', hostname: 'elsewhere.example' });
-    const error = await failure(lock());
+    const error = await rejectionOf(lock());
     expect(error.code).toBe('LOCKED');
     expect(error.message).toContain('on elsewhere.example');
     expect(error.details).toMatchObject({ holder: { pid: DEAD_PID, hostname: 'elsewhere.example', command: 'vm delete' } });
@@ -156,7 +147,7 @@ describe('stale locks', () => {
     await prepareDirectory();
     const boot = bootId();
     plantLock('web1', { pid: 1, token: '0123456789abcdef', ...(boot === undefined ? {} : { bootId: boot }) });
-    expect((await failure(lock())).code).toBe('LOCKED');
+    expect((await rejectionOf(lock())).code).toBe('LOCKED');
     if (boot === undefined) return;
     plantLock('web1', { pid: 1, token: '0123456789abcdef', bootId: '00000000-0000-0000-0000-000000000000' });
     (await lock()).release();
@@ -168,7 +159,7 @@ describe('stale locks', () => {
     await prepareDirectory();
     const path = lockFilePath(HOST, 'web1', home);
     writeFileSync(path, '{"pid": 12', { mode: 0o600 });
-    const error = await failure(lock());
+    const error = await rejectionOf(lock());
     expect(error.code).toBe('LOCKED');
     expect(error.details).toMatchObject({ holder: null });
     const old = new Date(Date.now() - 60_000);
@@ -192,7 +183,7 @@ describe('stale locks', () => {
     // pid 1 is alive: it "holds the right" to remove the stale lock, so we must not.
     plantLock('web1', { pid: 1, token: 'cccccccccccccccc' }, `${path}.takeover.0123456789abcdef`);
     const started = Date.now();
-    const error = await failure(lock());
+    const error = await rejectionOf(lock());
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
     expect(error.code).toBe('LOCKED');
     expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ token: '0123456789abcdef' });
@@ -201,7 +192,7 @@ describe('stale locks', () => {
   it('never trusts a pid of 0 or below (kill would probe a process group)', async () => {
     await prepareDirectory();
     const path = plantLock('web1', { pid: 0, token: '0123456789abcdef' });
-    const error = await failure(lock());
+    const error = await rejectionOf(lock());
     expect(error.details).toMatchObject({ holder: null });
     const old = new Date(Date.now() - 60_000);
     utimesSync(path, old, old);

@@ -2,20 +2,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CesoError } from '../../src/core/errors.js';
 import { cloneRequestFrom, createRequestFrom, hostnameFor, parseDuration, validateVmName } from '../../src/core/requests.js';
+import { errorOf } from '../support/errors.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ5yN8dGd1cV2wL ops@example';
 const defaults = { template: 'ubuntu-22.04-template', cpu: 2, memory: 4, disk: 40 };
 
+
 function codeOf(run: () => unknown): [string, string] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof CesoError) return [error.code, error.message];
-    throw error;
-  }
-  throw new Error('expected a CesoError');
+  const error = errorOf(run);
+  return [error.code, error.message];
 }
 
 describe('request validation', () => {
