@@ -1,3 +1,5 @@
+import { compareText } from './order.js';
+
 /** The VM as ceso reports it, whichever path (API or SSH) read it. Unknown values are null. */
 
 export type PowerState = 'poweredOn' | 'poweredOff' | 'suspended';
@@ -111,7 +113,7 @@ export function markersOf(extraConfig: ReadonlyMap<string, string>): {
     if (key.startsWith(MARKER_PREFIX)) markers[key] = value;
     else if (key.startsWith('guestinfo.')) guestinfo.push({ key, bytes: Buffer.byteLength(value) });
   }
-  guestinfo.sort((a, b) => a.key.localeCompare(b.key));
+  guestinfo.sort((a, b) => compareText(a.key, b.key));
   return {
     managed: markers[MARKERS.managed] === 'true',
     expiresAt: markers[MARKERS.expiresAt] ?? null,

@@ -100,11 +100,6 @@ function parseRow(line: string): VmRow | null {
   return { id, name, file, datastore: parseDatastorePath(file)?.datastore ?? '', guestId, version, annotation };
 }
 
-/** vmids sort as strings on the host (10, 11, 6); ceso sorts them as numbers. */
-export function compareVmids(a: string, b: string): number {
-  return a.localeCompare(b, undefined, { numeric: true });
-}
-
 // ---- faults -----------------------------------------------------------------------------------
 
 export interface VimFault {

@@ -1,8 +1,8 @@
 // The SSH path's parsers on the verbatim samples of /work/shared/reference/esxi-shell.md and
 // their quirks.
 import { describe, expect, it } from 'vitest';
+import { compareNatural } from '../../src/core/order.js';
 import {
-  compareVmids,
   currentSnapshotOf,
   descriptorCapacityKB,
   parseDatastores,
@@ -42,7 +42,7 @@ describe('vim-cmd vmsvc/getallvms', () => {
       version: 'vmx-13',
       annotation: null,
     });
-    expect(rows.map((row) => row.id).sort(compareVmids)).toEqual(['6', '10', '11']);
+    expect(rows.map((row) => row.id).sort(compareNatural)).toEqual(['6', '10', '11']);
   });
 
   it('keeps names with spaces, brackets and parentheses whole', () => {

@@ -1,4 +1,5 @@
 import { CesoError } from '../../core/errors.js';
+import { byNameThenId } from '../../core/order.js';
 import { selectOne } from '../../core/select.js';
 import {
   markersOf,
@@ -92,10 +93,6 @@ export async function getVmByRef(client: VimClient, ref: MoRef): Promise<VmDetai
     if (object.ref.type !== 'VirtualMachine') networkNames.set(object.ref.value, asString(object.props.name) ?? object.ref.value);
   }
   return detailsOf(vm, networkNames);
-}
-
-function byNameThenId(a: VmSummary, b: VmSummary): number {
-  return a.name.localeCompare(b.name) || a.id.localeCompare(b.id, undefined, { numeric: true });
 }
 
 export function extraConfigOf(value: Decoded | undefined): Map<string, string> {

@@ -4,13 +4,13 @@
  * extraConfig), sorted by name then id like the API.
  */
 import { CesoError } from '../../core/errors.js';
+import { byNameThenId } from '../../core/order.js';
 import { selectOne } from '../../core/select.js';
 import { markersOf, parseDatastorePath, statusOf, type VmDetails, type VmSelector, type VmSummary } from '../../core/vm.js';
 import { GETALLVMS, listScript, newNonce, sectionsScript, splitSections, vimCmd, type SectionOutput } from '../commands.js';
 import type { SshContext } from '../context.js';
 import { quote } from '../quote.js';
 import {
-  compareVmids,
   currentSnapshotOf,
   nonEmpty,
   parseDevices,
@@ -61,10 +61,6 @@ export async function listVms(context: SshContext): Promise<VmSummary[]> {
 
 function checkSection(section: SectionOutput, command: string, what: string): void {
   checkOutput({ stdout: section.output, stderr: '', code: section.code }, command, { what });
-}
-
-export function byNameThenId(a: { name: string; id: string }, b: { name: string; id: string }): number {
-  return a.name.localeCompare(b.name) || compareVmids(a.id, b.id);
 }
 
 /** extraConfig as the API shows it: a key set to "" does not exist. */
