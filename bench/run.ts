@@ -82,17 +82,19 @@ async function withSimulator<T>(vms: number, run: (sim: Simulator, ws: CesoWorks
 }
 
 async function listSection(): Promise<void> {
-  console.log(`\n## vm list (warm session), ${ROUNDS} rounds, medians`);
-  const figures: Record<number, { ceso: number; oracle: number; floor: number; requests: number }> = {};
+  console.log(`\n## vm list (warm session and compile cache), ${ROUNDS} rounds, medians`);
+  const figures: Record<number, { ceso: number; uncached: number; oracle: number; floor: number; requests: number }> = {};
   for (const vms of [2, 1000]) {
     figures[vms] = await withSimulator(vms, async (sim, ws) => {
       const list = ceso(ws, sim, `ceso vm list @${vms}`, 'vm', 'list', '--json');
       timeOnce(list); // logs in and caches the session
       const debug = timeOnce({ ...list, args: [...list.args, '--log-level', 'debug'] });
       const listed = (JSON.parse(debug.stdout) as unknown[]).length;
-      const medians = measure([floor, list, oracle(sim, `govmomi oracle list @${vms}`)]);
+      const uncached = { ...list, label: `ceso vm list @${vms} without the compile cache`, env: { ...list.env, CESO_NO_COMPILE_CACHE: '1' } };
+      const medians = measure([floor, list, uncached, oracle(sim, `govmomi oracle list @${vms}`)]);
       return {
         ceso: medians.get(list.label) as number,
+        uncached: medians.get(uncached.label) as number,
         oracle: medians.get(`govmomi oracle list @${vms}`) as number,
         floor: medians.get(floor.label) as number,
         requests: countLogLines(debug.stderr, 'soap call'),
@@ -108,6 +110,7 @@ async function listSection(): Promise<void> {
   console.log(`node -e 0 (runtime floor)          ${fmt(floorMs)}`);
   console.log(`ceso vm list --json   @2 VMs       ${fmt(two.ceso)}   = ${ratio(two.ceso, floorMs)} the floor (target <= 2.50x: ${verdict(two.ceso / floorMs <= 2.5)})`);
   console.log(`ceso vm list --json   @1000 VMs    ${fmt(thousand.ceso)}`);
+  console.log(`  without the compile cache (CESO_NO_COMPILE_CACHE=1): @2 ${fmt(two.uncached)} = ${ratio(two.uncached, floorMs)} the floor, @1000 ${fmt(thousand.uncached)}`);
   console.log(`govmomi oracle list   @2 VMs       ${fmt(two.oracle)}`);
   console.log(`govmomi oracle list   @1000 VMs    ${fmt(thousand.oracle)}`);
   console.log(`cost of 998 more VMs: ceso ${fmt(cesoCost)}, govmomi ${fmt(oracleCost)} = ${ratio(cesoCost, oracleCost)} (target <= 1.00x: ${verdict(cesoCost <= oracleCost)})`);

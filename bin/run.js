@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { main } from '../dist/main.js';
+import { launch } from '../dist/launcher.js';
 
-await main();
+await launch();

@@ -3,7 +3,7 @@
 // summary and enforces the floor.
 //
 // The CLI runs as an esbuild bundle. Its V8 coverage is merged across processes per script
-// (@bcoe/v8-coverage), then remapped through each chunk's source map to src/ with v8-to-istanbul.
+// (@bcoe/v8-coverage), then remapped through the bundle's source map to src/ with v8-to-istanbul.
 // c8's report step, which does the same in principle, counted never-run functions of a bundle as
 // covered (a run that failed before parsing anything showed the XML decoder 100% covered).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,14 +16,18 @@ import v8toIstanbul from 'v8-to-istanbul';
 const MINIMUM_LINES = 80;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const raw = join(root, 'coverage/raw');
-const distPrefix = `file://${join(root, 'dist')}/`;
+// ES modules (dist/launcher.js) report file: URLs; the bundle, compiled by the launcher as a
+// vm.Script, reports its path.
+const distPath = `${join(root, 'dist')}/`;
+const distUrl = `file://${distPath}`;
+const pathOfScript = (url) => (url.startsWith(distUrl) ? fileURLToPath(url) : url.startsWith(distPath) ? url : undefined);
 const srcPrefix = join(root, 'src') + '/';
 
 // 1. The built CLI's scripts, from every process that ran it (vitest's own workers write here too).
 const processes = [];
 for (const name of existsSync(raw) ? readdirSync(raw) : []) {
   const data = JSON.parse(readFileSync(join(raw, name), 'utf8'));
-  const result = data.result.filter((script) => script.url.startsWith(distPrefix));
+  const result = data.result.filter((script) => pathOfScript(script.url) !== undefined);
   if (result.length > 0) processes.push({ result });
 }
 const merged = processes.length === 0 ? { result: [] } : mergeProcessCovs(processes);
@@ -31,7 +35,7 @@ const merged = processes.length === 0 ? { result: [] } : mergeProcessCovs(proces
 // 2. Remapped to src/ through the bundle's source maps.
 const map = libCoverage.createCoverageMap({});
 for (const script of merged.result) {
-  const path = fileURLToPath(script.url);
+  const path = pathOfScript(script.url);
   const mapPath = `${path}.map`;
   if (!existsSync(path) || !existsSync(mapPath)) continue;
   const converter = v8toIstanbul(path, 0, { source: readFileSync(path, 'utf8'), sourceMap: { sourcemap: JSON.parse(readFileSync(mapPath, 'utf8')) } });

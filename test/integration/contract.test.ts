@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, type ErrorCode } from '../../src/core/errors.js';
 import { generateSchemaFiles } from '../../src/contract/generate.js';
-import { ROOT, runCli, simulatorConfig, workspace, type CesoWorkspace, type CliResult } from '../support/cli.js';
+import { ROOT, requireBuiltCli, runCli, simulatorConfig, workspace, type CesoWorkspace, type CliResult } from '../support/cli.js';
 import { startSimulator, type Simulator } from '../support/simulator.js';
 import { startSshServer, type SshServer } from '../support/sshd.js';
 
@@ -73,7 +73,8 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
   }
 
   beforeAll(async () => {
-    if (!existsSync(join(ROOT, 'dist/main.js')) || !existsSync(join(SCHEMA_DIR, 'index.json'))) {
+    requireBuiltCli();
+    if (!existsSync(join(SCHEMA_DIR, 'index.json'))) {
       throw new Error('build the CLI and its schemas first: npm run build (scripts/build-schemas.mjs writes schema/)');
     }
     index = readJson<SchemaIndex>(join(SCHEMA_DIR, 'index.json'));

@@ -1,11 +1,11 @@
 // `ceso host trust` against the simulator's self-signed HTTPS endpoint and a real OpenSSH server,
 // and `ceso config init` / `config validate`, all through the built CLI (npm run build).
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, workspace, type CesoWorkspace, type CliResult } from '../support/cli.js';
+import { ROOT, requireBuiltCli, runCli, workspace, type CesoWorkspace, type CliResult } from '../support/cli.js';
 import { startSimulator, type Simulator } from '../support/simulator.js';
 import { startSshServer, type SshServer } from '../support/sshd.js';
 
@@ -56,7 +56,7 @@ describe('host trust (simulator over HTTPS, real sshd)', { timeout: 120_000 }, (
   let commented: (esxiExtra?: string, sshExtra?: string) => string;
 
   beforeAll(async () => {
-    if (!existsSync(join(ROOT, 'dist/main.js'))) throw new Error('build the CLI first: npm run build');
+    requireBuiltCli();
     sim = await startSimulator({ mode: 'esx', vms: 2 });
     sshd = await startSshServer({ sim });
     ws = workspace();

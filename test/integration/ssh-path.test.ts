@@ -6,7 +6,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, runCli, workspace, type CesoWorkspace, type CliResult, sshConfig, withoutPath } from '../support/cli.js';
+import { requireBuiltCli, runCli, workspace, type CesoWorkspace, type CliResult, sshConfig, withoutPath } from '../support/cli.js';
 import { startSimulator, type Simulator } from '../support/simulator.js';
 import { startSshServer, type SshServer } from '../support/sshd.js';
 import { encodeVmxValue } from '../../src/ssh/vmx.js';
@@ -47,7 +47,7 @@ describe('vm commands over SSH (--via ssh)', { timeout: 180_000 }, () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(join(CLI, '../../dist/main.js'))) throw new Error('build the CLI first: npm run build');
+    requireBuiltCli();
     sim = await startSimulator({ mode: 'esx', vms: 3 });
     sshd = await startSshServer({ sim });
     ws = workspace();

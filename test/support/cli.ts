@@ -1,11 +1,17 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './root.js';
 
 export const ROOT = repoRoot();
 export const CLI = join(ROOT, 'bin/run.js');
+/** What `npm run build` makes and bin/run.js loads. */
+export const BUNDLE = join(ROOT, 'dist/ceso.cjs');
+
+export function requireBuiltCli(): void {
+  if (!existsSync(BUNDLE)) throw new Error('build the CLI first: npm run build');
+}
 
 export interface CliResult {
   code: number;
