@@ -1,5 +1,3 @@
-import { XMLParser } from 'fast-xml-parser';
-
 /** A managed object reference, written `<name type="VirtualMachine">vm-42</name>`. */
 export class MoRef {
   constructor(
@@ -81,17 +79,6 @@ export interface DecodedObject {
   [field: string]: Decoded | undefined;
 }
 
-const parser = new XMLParser({
-  // Go-based hosts repeat namespace declarations on every value; skipping them halves parse time.
-  ignoreAttributes: (name: string) => name.startsWith('xmlns'),
-  attributeNamePrefix: '@',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  // Entities are decoded by decodeText, only in the few strings that hold one.
-  processEntities: false,
-});
-
 const ENTITY = /&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g;
 const NAMED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
@@ -104,35 +91,47 @@ export function decodeText(text: string): string {
   });
 }
 
-/**
- * Namespace declarations repeated on every value and `xsd:*` types of primitive values carry
- * nothing the decoder uses, yet are half of a large property-collector answer. Anchored right
- * after a tag name, so text content (which cannot hold `<`) is never touched.
+/*
+ * The response reader is hand-written because a general XML parser costs too much in a
+ * short-lived CLI: on a 1.39 MB property-collector answer listing 1000 VMs, fast-xml-parser and a
+ * decoding pass over its tree took ~108 ms plus ~45 ms of garbage collection in a fresh process.
+ * This reader goes over the text once with indexOf and builds the decoded values as it goes:
+ * ~22 ms in a fresh process, ~5 ms once the JIT has warmed up.
+ *
+ * It reads the XML that SOAP hosts send: elements, attributes in either quote, the predefined and
+ * numeric entities, CDATA sections; comments and processing instructions are skipped. A DOCTYPE,
+ * which SOAP forbids, makes the response "not a SOAP envelope". Namespaces are not resolved: an
+ * element's prefix is dropped, and any `prefix:type` attribute is the xsi:type.
  */
-const REDUNDANT_MARKUP = /(<[A-Za-z_][\w.:-]*)(?: xmlns:[\w.-]+="http:\/\/www\.w3\.org\/2001\/XMLSchema-instance")?(?: [\w.-]+:type="xsd:\w+")?(?=[\s/>])/g;
 
-/** Parses a SOAP response and returns the decoded `soapenv:Body` element's single child. */
+/**
+ * Parses a SOAP response and returns the decoded `soapenv:Body` element's first child. Malformed
+ * XML throws an Error that names the problem and its offset in `xml`.
+ */
 export function decodeBody(xml: string): { name: string; value: DecodedObject } {
-  const doc = parser.parse(xml.replace(REDUNDANT_MARKUP, '$1')) as Record<string, unknown>;
-  const envelope = childByLocalName(doc, 'Envelope');
-  const body = envelope === undefined ? undefined : childByLocalName(envelope, 'Body');
-  if (body === undefined || typeof body !== 'object' || body === null) {
-    throw new Error('the response is not a SOAP envelope');
-  }
-  for (const [key, raw] of Object.entries(body as Record<string, unknown>)) {
-    if (key.startsWith('@')) continue;
-    const decoded = decodeNode(Array.isArray(raw) ? raw[0] : raw);
-    return { name: localName(key), value: typeof decoded === 'object' && !Array.isArray(decoded) && !(decoded instanceof MoRef) ? decoded : { value: decoded } };
-  }
-  throw new Error('the SOAP body is empty');
+  return new SoapReader(xml).readEnvelope();
 }
 
-function childByLocalName(node: unknown, name: string): unknown {
-  if (node === null || typeof node !== 'object') return undefined;
-  for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
-    if (localName(key) === name) return value;
-  }
-  return undefined;
+const MAX_DEPTH = 256;
+/** An element or attribute name: anything up to whitespace or the markup that can follow it. */
+const NAME = /[^\s/>=<"']+/y;
+
+const TAB = 9;
+const LINE_FEED = 10;
+const CARRIAGE_RETURN = 13;
+const SPACE = 32;
+const BANG = 33;
+const DOUBLE_QUOTE = 34;
+const SINGLE_QUOTE = 39;
+const SLASH = 47;
+const LESS_THAN = 60;
+const EQUALS = 61;
+const GREATER_THAN = 62;
+const QUESTION_MARK = 63;
+const BYTE_ORDER_MARK = 0xfeff;
+
+function isWhitespace(c: number): boolean {
+  return c === SPACE || c === LINE_FEED || c === TAB || c === CARRIAGE_RETURN;
 }
 
 function localName(qualified: string): string {
@@ -140,48 +139,288 @@ function localName(qualified: string): string {
   return colon === -1 ? qualified : qualified.slice(colon + 1);
 }
 
-function decodeNode(node: unknown): Decoded {
-  if (node === null || node === undefined) return '';
-  if (typeof node !== 'object') return decodeText(String(node));
-  const record = node as Record<string, unknown>;
-  const xsiType = schemaTypeOf(record);
-  const morefType = record['@type'] as string | undefined;
-  const text = record['#text'];
-
-  if (xsiType !== undefined && xsiType.startsWith('ArrayOf')) {
-    const items: Decoded[] = [];
-    for (const [key, value] of Object.entries(record)) {
-      if (key.startsWith('@') || key === '#text') continue;
-      for (const item of Array.isArray(value) ? value : [value]) items.push(decodeNode(item));
-    }
-    return items;
-  }
-  if (morefType !== undefined && (xsiType === undefined || xsiType === 'ManagedObjectReference')) {
-    return new MoRef(decodeText(morefType), text === undefined ? '' : decodeText(String(text)));
-  }
-
-  const fields = Object.keys(record).filter((key) => !key.startsWith('@') && key !== '#text');
-  if (fields.length === 0) return text === undefined ? '' : decodeText(String(text));
-
-  const result: DecodedObject = {};
-  if (xsiType !== undefined) result._type = localName(xsiType);
-  for (const key of fields) {
-    const value = record[key];
-    result[localName(key)] = Array.isArray(value) ? value.map(decodeNode) : decodeNode(value);
-  }
-  return result;
+function isDataObject(value: Decoded): value is DecodedObject {
+  return typeof value === 'object' && !Array.isArray(value) && !(value instanceof MoRef);
 }
 
-/**
- * The xsi:type of an element. Hosts bind the XML Schema instance namespace to different prefixes
- * (`xsi:type` from ESXi, `XMLSchema-instance:type` from Go's encoder), so any namespaced `type`
- * attribute counts; the unprefixed `type` is a managed object reference's.
- */
-function schemaTypeOf(record: Record<string, unknown>): string | undefined {
-  for (const key of Object.keys(record)) {
-    if (key.startsWith('@') && key.endsWith(':type') && !key.startsWith('@xmlns')) return record[key] as string;
+function notSoapEnvelope(): Error {
+  return new Error('the response is not a SOAP envelope');
+}
+
+class SoapReader {
+  private pos = 0;
+  // The start tag read last: its names and the attributes the decoder uses.
+  private qualifiedName = '';
+  private localName = '';
+  private selfClosing = false;
+  private schemaType: string | undefined;
+  private referenceType: string | undefined;
+  /** Lists made for repeated sibling elements, told apart from ArrayOf values, which are arrays too. */
+  private readonly repetitions = new Set<Decoded[]>();
+  private readonly hasCarriageReturns: boolean;
+
+  constructor(private readonly xml: string) {
+    this.hasCarriageReturns = xml.includes('\r');
   }
-  return undefined;
+
+  readEnvelope(): { name: string; value: DecodedObject } {
+    const xml = this.xml;
+    if (xml.charCodeAt(0) === BYTE_ORDER_MARK) this.pos = 1;
+    this.skipAroundRoot();
+    if (this.pos >= xml.length || xml.startsWith('<!', this.pos)) throw notSoapEnvelope();
+    if (xml.charCodeAt(this.pos) !== LESS_THAN) this.fail(this.pos, 'text before the root element');
+    this.readStartTag();
+    const rootName = this.localName;
+    if (rootName !== 'Envelope' || this.selfClosing) throw notSoapEnvelope();
+
+    const envelopeName = this.qualifiedName;
+    let hasBody = false;
+    let body: { name: string; value: DecodedObject } | undefined;
+    while (this.nextChild(envelopeName)) {
+      this.readStartTag();
+      const childName = this.localName;
+      if (!hasBody && childName === 'Body') {
+        hasBody = true;
+        body = this.readBody();
+      } else {
+        this.readValue(1);
+      }
+    }
+    if (!hasBody) throw notSoapEnvelope();
+    this.skipAroundRoot();
+    if (this.pos < xml.length) this.fail(this.pos, 'content after the root element');
+    if (body === undefined) throw new Error('the SOAP body is empty');
+    return body;
+  }
+
+  /** Reads the Body whose start tag was just read; the answer is its first child. */
+  private readBody(): { name: string; value: DecodedObject } | undefined {
+    if (this.selfClosing) return undefined;
+    const bodyName = this.qualifiedName;
+    let first: { name: string; value: DecodedObject } | undefined;
+    while (this.nextChild(bodyName)) {
+      this.readStartTag();
+      const name = this.localName;
+      const value = this.readValue(2);
+      first ??= { name, value: isDataObject(value) ? value : { value } };
+    }
+    return first;
+  }
+
+  /**
+   * Decodes the element whose start tag was just read, through its end tag: an `ArrayOf*` value
+   * is the list of its children, a reference a MoRef of its text, an element without children its
+   * text, any other an object of its children. Text is kept only while it can still be the value:
+   * a reference's, or an element's with no child so far.
+   */
+  private readValue(depth: number): Decoded {
+    const schemaType = this.schemaType;
+    const referenceType = this.referenceType;
+    const isList = schemaType !== undefined && schemaType.startsWith('ArrayOf');
+    const isReference = !isList && referenceType !== undefined && (schemaType === undefined || schemaType === 'ManagedObjectReference');
+    if (this.selfClosing) {
+      if (isList) return [];
+      return isReference ? new MoRef(referenceType, '') : '';
+    }
+    const xml = this.xml;
+    const qualifiedName = this.qualifiedName;
+    let text = '';
+    let items: Decoded[] | undefined;
+    let fields: DecodedObject | undefined;
+    for (;;) {
+      const lt = xml.indexOf('<', this.pos);
+      if (lt === -1) this.fail(xml.length, `expected </${qualifiedName}>`);
+      const keepsText = items === undefined && fields === undefined;
+      if (keepsText && lt > this.pos) text += this.text(this.pos, lt);
+      const next = xml.charCodeAt(lt + 1);
+      if (next === SLASH) {
+        this.readEndTag(lt, qualifiedName);
+        break;
+      }
+      if (next === BANG) {
+        if (xml.startsWith('<![CDATA[', lt)) {
+          const end = this.cdataEnd(lt);
+          if (keepsText) text += this.literal(lt + 9, end);
+          this.pos = end + 3;
+        } else {
+          this.pos = this.skipComment(lt);
+        }
+        continue;
+      }
+      if (next === QUESTION_MARK) {
+        this.pos = this.skipProcessingInstruction(lt);
+        continue;
+      }
+      if (depth === MAX_DEPTH) this.fail(lt, `elements nested more than ${MAX_DEPTH} deep`);
+      this.pos = lt;
+      this.readStartTag();
+      if (isList) {
+        (items ??= []).push(this.readValue(depth + 1));
+      } else if (isReference) {
+        this.readValue(depth + 1);
+      } else {
+        const name = this.localName;
+        fields ??= schemaType === undefined ? {} : { _type: localName(schemaType) };
+        this.addField(fields, name, this.readValue(depth + 1));
+      }
+    }
+    if (isList) return items ?? [];
+    if (isReference) return new MoRef(referenceType, text);
+    return fields ?? text;
+  }
+
+  private addField(fields: DecodedObject, name: string, value: Decoded): void {
+    const existing = fields[name];
+    if (existing === undefined) {
+      fields[name] = value;
+    } else if (!Object.hasOwn(fields, name)) {
+      // A name such as `constructor` or `__proto__` is inherited (and `__proto__` a setter).
+      Object.defineProperty(fields, name, { value, enumerable: true, writable: true, configurable: true });
+    } else if (Array.isArray(existing) && this.repetitions.has(existing)) {
+      existing.push(value);
+    } else {
+      const list = [existing, value];
+      this.repetitions.add(list);
+      fields[name] = list;
+    }
+  }
+
+  /** Reads the start tag at `pos` into the start tag fields and moves past it. */
+  private readStartTag(): void {
+    const xml = this.xml;
+    const length = xml.length;
+    const tagStart = this.pos;
+    NAME.lastIndex = tagStart + 1;
+    if (!NAME.test(xml)) this.fail(tagStart, 'expected an element name after <');
+    let at = NAME.lastIndex;
+    const qualifiedName = xml.slice(tagStart + 1, at);
+    this.qualifiedName = qualifiedName;
+    this.localName = localName(qualifiedName);
+    this.schemaType = undefined;
+    this.referenceType = undefined;
+
+    for (;;) {
+      while (isWhitespace(xml.charCodeAt(at))) at++;
+      const c = xml.charCodeAt(at);
+      if (c === GREATER_THAN) {
+        this.selfClosing = false;
+        this.pos = at + 1;
+        return;
+      }
+      if (c === SLASH && xml.charCodeAt(at + 1) === GREATER_THAN) {
+        this.selfClosing = true;
+        this.pos = at + 2;
+        return;
+      }
+      if (at >= length) this.fail(tagStart, `unterminated start tag <${qualifiedName}`);
+      const attributeStart = at;
+      NAME.lastIndex = at;
+      if (NAME.test(xml)) at = NAME.lastIndex;
+      const attributeEnd = at;
+      if (attributeEnd === attributeStart) this.fail(at, `unexpected ${JSON.stringify(xml[at])} in the start tag <${qualifiedName}>`);
+      while (isWhitespace(xml.charCodeAt(at))) at++;
+      if (xml.charCodeAt(at) !== EQUALS) this.fail(at, `expected = after the attribute ${xml.slice(attributeStart, attributeEnd)}`);
+      at++;
+      while (isWhitespace(xml.charCodeAt(at))) at++;
+      const quote = xml.charCodeAt(at);
+      if (quote !== DOUBLE_QUOTE && quote !== SINGLE_QUOTE) this.fail(at, `expected a quoted value for the attribute ${xml.slice(attributeStart, attributeEnd)}`);
+      const valueStart = at + 1;
+      const valueEnd = xml.indexOf(quote === DOUBLE_QUOTE ? '"' : "'", valueStart);
+      // `<` cannot appear in an attribute value: finding one first means the quote is missing.
+      const nextTag = xml.indexOf('<', valueStart);
+      if (valueEnd === -1 || (nextTag !== -1 && nextTag < valueEnd)) {
+        this.fail(at, `unterminated value of the attribute ${xml.slice(attributeStart, attributeEnd)}`);
+      }
+      const attributeLength = attributeEnd - attributeStart;
+      if (attributeLength === 4 && xml.startsWith('type', attributeStart)) {
+        this.referenceType = this.text(valueStart, valueEnd);
+      } else if (
+        this.schemaType === undefined &&
+        attributeLength >= 5 &&
+        xml.startsWith(':type', attributeEnd - 5) &&
+        !xml.startsWith('xmlns', attributeStart)
+      ) {
+        this.schemaType = this.text(valueStart, valueEnd);
+      }
+      at = valueEnd + 1;
+    }
+  }
+
+  /** Checks that the end tag at `lt` closes the element `qualifiedName` and moves past it. */
+  private readEndTag(lt: number, qualifiedName: string): void {
+    const xml = this.xml;
+    let at = lt + 2 + qualifiedName.length;
+    while (isWhitespace(xml.charCodeAt(at))) at++;
+    if (!xml.startsWith(qualifiedName, lt + 2) || xml.charCodeAt(at) !== GREATER_THAN) this.fail(lt, `expected </${qualifiedName}>`);
+    this.pos = at + 1;
+  }
+
+  /** Moves to the next child's start tag and returns true, or past the end tag and returns false. Text is skipped. */
+  private nextChild(qualifiedName: string): boolean {
+    const xml = this.xml;
+    for (;;) {
+      const lt = xml.indexOf('<', this.pos);
+      if (lt === -1) this.fail(xml.length, `expected </${qualifiedName}>`);
+      const next = xml.charCodeAt(lt + 1);
+      if (next === SLASH) {
+        this.readEndTag(lt, qualifiedName);
+        return false;
+      }
+      if (next === BANG) {
+        this.pos = xml.startsWith('<![CDATA[', lt) ? this.cdataEnd(lt) + 3 : this.skipComment(lt);
+      } else if (next === QUESTION_MARK) {
+        this.pos = this.skipProcessingInstruction(lt);
+      } else {
+        this.pos = lt;
+        return true;
+      }
+    }
+  }
+
+  /** Skips whitespace, comments and processing instructions (the XML declaration) before and after the root. */
+  private skipAroundRoot(): void {
+    const xml = this.xml;
+    for (;;) {
+      while (isWhitespace(xml.charCodeAt(this.pos))) this.pos++;
+      if (xml.startsWith('<?', this.pos)) this.pos = this.skipProcessingInstruction(this.pos);
+      else if (xml.startsWith('<!--', this.pos)) this.pos = this.skipComment(this.pos);
+      else return;
+    }
+  }
+
+  private skipComment(lt: number): number {
+    if (!this.xml.startsWith('<!--', lt)) this.fail(lt, 'expected a comment or a CDATA section after <!');
+    const end = this.xml.indexOf('-->', lt + 4);
+    if (end === -1) this.fail(lt, 'unterminated comment');
+    return end + 3;
+  }
+
+  private skipProcessingInstruction(lt: number): number {
+    const end = this.xml.indexOf('?>', lt + 2);
+    if (end === -1) this.fail(lt, 'unterminated processing instruction');
+    return end + 2;
+  }
+
+  /** Where the CDATA section starting at `lt` ends: its text is xml[lt + 9, end). */
+  private cdataEnd(lt: number): number {
+    const end = this.xml.indexOf(']]>', lt + 9);
+    if (end === -1) this.fail(lt, 'unterminated CDATA section');
+    return end;
+  }
+
+  /** Character data with entities decoded and line ends normalized to `\n`, as XML requires. */
+  private text(start: number, end: number): string {
+    return decodeText(this.literal(start, end));
+  }
+
+  private literal(start: number, end: number): string {
+    const raw = this.xml.slice(start, end);
+    return this.hasCarriageReturns ? raw.replace(/\r\n?/g, '\n') : raw;
+  }
+
+  private fail(offset: number, problem: string): never {
+    throw new Error(`malformed XML at offset ${offset}: ${problem}`);
+  }
 }
 
 /** The elements of a list field, whether the wire carried zero, one or many. */
