@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { HostBackend } from './core/backend.js';
 import type { HostTarget } from './config/resolve.js';
-import { cesoHome } from './config/load.js';
+import { cesoHome } from './config/home.js';
 import { FallbackBackend } from './core/fallback.js';
 import { ApiBackend } from './esxi/api-backend.js';
 

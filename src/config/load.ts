@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import type { core } from 'zod/mini';
 import { CesoError } from '../core/errors.js';
+import { cesoHome } from './home.js';
 import { warnIfConfigShared } from './permissions.js';
 import { configFileSchema, type ConfigFile } from './schema.js';
 
@@ -14,10 +14,6 @@ export interface LoadedConfig {
   file: ConfigFile;
   /** `${VAR}` references whose variable is unset, by key path; reported only for the host in use. */
   unsetVariables: Array<{ path: string; variable: string }>;
-}
-
-export function cesoHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CESO_HOME ?? join(homedir(), '.ceso');
 }
 
 export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {

@@ -18,7 +18,7 @@ import { Buffer } from 'node:buffer';
 import { closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { cesoHome } from '../config/load.js';
+import { cesoHome } from '../config/home.js';
 import { CesoError } from './errors.js';
 
 export interface AuditRecord {

@@ -47,7 +47,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import { cesoHome } from '../config/load.js';
+import { cesoHome } from '../config/home.js';
 import { CesoError } from './errors.js';
 
 export interface LockHolder {

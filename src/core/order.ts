@@ -25,7 +25,7 @@ export function compareNatural(a: string, b: string): number {
       if (byValue !== 0) return byValue;
       continue;
     }
-    return compareText(partA, partB) || (partA < partB ? -1 : 1);
+    return compareText(partA, partB);
   }
   return partsA.length - partsB.length || compareText(a, b);
 }

@@ -2,9 +2,9 @@
  * What `bin/run.js` runs: loads the CLI bundle (dist/ceso.cjs) through the compile cache and
  * starts it. Built apart from the bundle, as dist/launcher.js, so it stays small.
  */
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cesoHome } from '../config/home.js';
 import { cacheKeyOf, loadBundle, type CompileCache } from './compile-cache.js';
 
 /** A hash of dist/ceso.cjs, set by scripts/build.mjs. */
@@ -26,8 +26,7 @@ export async function launch(argv: readonly string[] = process.argv.slice(2)): P
 function compileCache(argv: readonly string[]): CompileCache | undefined {
   // Coverage needs freshly compiled, instrumented code; and the cache can be turned off by name.
   if (process.env.NODE_V8_COVERAGE !== undefined || process.env.CESO_NO_COMPILE_CACHE === '1') return undefined;
-  const home = process.env.CESO_HOME ?? join(homedir(), '.ceso');
-  return { directory: join(home, 'cache'), buildId: CESO_BUILD_ID, key: cacheKeyOf(argv) };
+  return { directory: join(cesoHome(), 'cache'), buildId: CESO_BUILD_ID, key: cacheKeyOf(argv) };
 }
 
 /**

@@ -430,7 +430,7 @@ export function asArray<T = Decoded>(value: Decoded | undefined): T[] {
 }
 
 export function asObject(value: Decoded | undefined): DecodedObject {
-  return value !== undefined && typeof value === 'object' && !Array.isArray(value) && !(value instanceof MoRef) ? value : {};
+  return value !== undefined && isDataObject(value) ? value : {};
 }
 
 export function asString(value: Decoded | undefined): string | undefined {
