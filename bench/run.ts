@@ -5,8 +5,8 @@
 //   BENCH_ONLY=list,create,ssh   a subset of the sections
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { CLI, simulatorConfig, sshConfig, workspace, type CesoWorkspace } from '../test/support/cli.js';
-import { TESTBED_BIN, startSimulator, type Simulator } from '../test/support/simulator.js';
+import { CLI, openSimulatorWorkspace, sshConfig, type CesoWorkspace } from '../test/support/cli.js';
+import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
 import { startSshServer } from '../test/support/sshd.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
@@ -70,14 +70,11 @@ const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
 const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT MET');
 
 async function withSimulator<T>(vms: number, run: (sim: Simulator, ws: CesoWorkspace) => Promise<T>): Promise<T> {
-  const sim = await startSimulator({ mode: 'esx', vms });
-  const ws = workspace();
-  ws.writeConfig(simulatorConfig(sim));
+  const bed = await openSimulatorWorkspace({ mode: 'esx', vms });
   try {
-    return await run(sim, ws);
+    return await run(bed.sim, bed.ws);
   } finally {
-    await sim.stop();
-    ws.cleanup();
+    await bed.close();
   }
 }
 

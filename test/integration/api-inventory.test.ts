@@ -2,8 +2,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
-import { startSimulator, type Simulator } from '../support/simulator.js';
+import { runCli, workspace, type CesoWorkspace, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import type { Simulator } from '../support/simulator.js';
 import { startSshServer } from '../support/sshd.js';
 
 interface OracleVm {
@@ -22,17 +22,15 @@ interface OracleVm {
 describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
   let sim: Simulator;
   let ws: CesoWorkspace;
+  let bed: SimulatorWorkspace | undefined;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    sim = await startSimulator({ mode: 'esx', vms: 4 });
-    ws = workspace();
-    ws.writeConfig(simulatorConfig(sim));
-    env = { ...ws.env, SIM_PASSWORD: sim.password };
+    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 4 });
+    ({ sim, ws, env } = bed);
   });
   afterAll(async () => {
-    await sim?.stop();
-    ws?.cleanup();
+    await bed?.close();
   });
 
   it('lists every VM with the fields the oracle reads', async () => {

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
-import { startSimulator, type Simulator } from '../support/simulator.js';
+import { runCli, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import type { Simulator } from '../support/simulator.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ5yN8dGd1cV2wL ops@example';
 
@@ -35,19 +35,16 @@ async function snapshot(sim: Simulator): Promise<{ files: string[]; vms: unknown
 for (const mode of ['esx', 'vpx'] as const) {
   describe(`provisioning on the ${mode === 'esx' ? 'standalone ESXi' : 'vCenter'} simulator`, () => {
     let sim: Simulator;
-    let ws: CesoWorkspace;
+    let bed: SimulatorWorkspace | undefined;
     let env: Record<string, string>;
     const ceso = (...args: string[]) => runCli(args, { env });
 
     beforeAll(async () => {
-      sim = await startSimulator({ mode, vms: 2 });
-      ws = workspace();
-      ws.writeConfig(simulatorConfig(sim));
-      env = { ...ws.env, SIM_PASSWORD: sim.password };
+      bed = await openSimulatorWorkspace({ mode, vms: 2 });
+      ({ sim, env } = bed);
     });
     afterAll(async () => {
-      await sim?.stop();
-      ws?.cleanup();
+      await bed?.close();
     });
 
     it('creates a running VM from the template, configured by cloud-init guestinfo', async () => {

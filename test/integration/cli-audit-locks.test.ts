@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
-import { startSimulator, type Simulator } from '../support/simulator.js';
+import { runCli, type CesoWorkspace, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import type { Simulator } from '../support/simulator.js';
 
 interface Record_ {
   command: string;
@@ -21,18 +21,16 @@ interface Record_ {
 describe('the audit trail and per-VM locks, through the CLI', () => {
   let sim: Simulator;
   let ws: CesoWorkspace;
+  let bed: SimulatorWorkspace | undefined;
   let env: Record<string, string>;
   const ceso = (...args: string[]) => runCli(args, { env });
 
   beforeAll(async () => {
-    sim = await startSimulator({ mode: 'esx', vms: 2 });
-    ws = workspace();
-    ws.writeConfig(simulatorConfig(sim));
-    env = { ...ws.env, SIM_PASSWORD: sim.password };
+    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 2 });
+    ({ sim, ws, env } = bed);
   });
   afterAll(async () => {
-    await sim?.stop();
-    ws?.cleanup();
+    await bed?.close();
   });
 
   it('appends one masked line per mutating command, dry runs and failures included', async () => {

@@ -7,8 +7,8 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, requireBuiltCli, runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
-import { startSimulator, type Simulator } from '../support/simulator.js';
+import { ROOT, requireBuiltCli, runCli, type CesoWorkspace, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import type { Simulator } from '../support/simulator.js';
 
 const BUNDLE_TEXT = `(function (exports, require, module, __filename, __dirname) {
 "use strict";
@@ -131,19 +131,18 @@ describe('compile cache: loadBundle in a new process each time', () => {
 describe('compile cache: ceso end to end', () => {
   let sim: Simulator;
   let ws: CesoWorkspace;
+  let bed: SimulatorWorkspace | undefined;
   // Coverage turns the cache off (it needs freshly instrumented code), so these runs go without it.
   const env = (): Record<string, string | undefined> => ({ ...ws.env, SIM_PASSWORD: sim.password, NODE_V8_COVERAGE: undefined });
   const cacheFiles = (): string[] => (existsSync(join(ws.home, 'cache')) ? readdirSync(join(ws.home, 'cache')).sort() : []);
 
   beforeAll(async () => {
     requireBuiltCli();
-    sim = await startSimulator({ mode: 'esx', vms: 2 });
-    ws = workspace();
-    ws.writeConfig(simulatorConfig(sim));
+    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 2 });
+    ({ sim, ws } = bed);
   });
   afterAll(async () => {
-    await sim?.stop();
-    ws?.cleanup();
+    await bed?.close();
   });
 
   it('caches a command after its first successful run and answers the same from the cache', async () => {

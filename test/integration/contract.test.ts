@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, type ErrorCode } from '../../src/core/errors.js';
 import { generateSchemaFiles } from '../../src/contract/generate.js';
-import { ROOT, requireBuiltCli, runCli, simulatorConfig, workspace, type CesoWorkspace, type CliResult } from '../support/cli.js';
-import { startSimulator, type Simulator } from '../support/simulator.js';
+import { ROOT, requireBuiltCli, runCli, simulatorConfig, workspace, type CesoWorkspace, type CliResult, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import type { Simulator } from '../support/simulator.js';
 import { startSshServer, type SshServer } from '../support/sshd.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ5yN8dGd1cV2wL contract@example';
@@ -38,6 +38,7 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
   let sim: Simulator;
   let sshd: SshServer;
   let ws: CesoWorkspace;
+  let bed: SimulatorWorkspace | undefined;
   let env: Record<string, string>;
   let foreign: string;
 
@@ -82,16 +83,13 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     for (const { id } of index.commands) validators.set(id, ajv.compile(readJson<Json>(join(SCHEMA_DIR, `${id}.json`))));
     errorValidator = ajv.compile(readJson<Json>(join(SCHEMA_DIR, index.error)));
 
-    sim = await startSimulator({ mode: 'esx', vms: 2 });
-    ws = workspace();
-    ws.writeConfig(simulatorConfig(sim));
-    env = { ...ws.env, SIM_PASSWORD: sim.password };
+    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 2 });
+    ({ sim, ws, env } = bed);
   }, 120_000);
 
   afterAll(async () => {
     await sshd?.stop();
-    await sim?.stop();
-    ws?.cleanup();
+    await bed?.close();
   });
 
   it('the files under schema/ are what src/contract generates now', () => {

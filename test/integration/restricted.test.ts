@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
-import { startSimulator, type Simulator } from '../support/simulator.js';
+import { runCli, simulatorConfig, workspace, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import type { Simulator } from '../support/simulator.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ5yN8dGd1cV2wL agent@example';
 const RESTRICTED = `security:
@@ -17,7 +17,7 @@ const RESTRICTED = `security:
 
 describe('restricted mode and expiry', () => {
   let sim: Simulator;
-  let ws: CesoWorkspace;
+  let bed: SimulatorWorkspace | undefined;
   let env: Record<string, string>;
   const ceso = (...args: string[]) => runCli(args, { env });
   const denied = async (args: string[], rule: string): Promise<void> => {
@@ -30,14 +30,11 @@ describe('restricted mode and expiry', () => {
   };
 
   beforeAll(async () => {
-    sim = await startSimulator({ mode: 'esx', vms: 2 });
-    ws = workspace();
-    ws.writeConfig(simulatorConfig(sim, RESTRICTED));
-    env = { ...ws.env, SIM_PASSWORD: sim.password };
+    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 2 }, RESTRICTED);
+    ({ sim, env } = bed);
   });
   afterAll(async () => {
-    await sim?.stop();
-    ws?.cleanup();
+    await bed?.close();
   });
 
   it('says "mode": "restricted" in every result and still lists and shows every VM', async () => {

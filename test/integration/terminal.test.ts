@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, runCli, simulatorConfig, workspace, type CesoWorkspace } from '../support/cli.js';
-import { startSimulator, type Simulator } from '../support/simulator.js';
+import { CLI, runCli, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import type { Simulator } from '../support/simulator.js';
 
 /** Runs ceso on a real pseudo-terminal (util-linux `script`), typing `input` into it. */
 function onTerminal(args: string[], env: Record<string, string>, input: string): Promise<{ code: number; output: string }> {
@@ -32,18 +32,15 @@ function onTerminal(args: string[], env: Record<string, string>, input: string):
 
 describe('on a terminal, and secrets in plans', () => {
   let sim: Simulator;
-  let ws: CesoWorkspace;
+  let bed: SimulatorWorkspace | undefined;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    sim = await startSimulator({ mode: 'esx', vms: 1 });
-    ws = workspace();
-    ws.writeConfig(simulatorConfig(sim));
-    env = { ...ws.env, SIM_PASSWORD: sim.password };
+    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 1 });
+    ({ sim, env } = bed);
   });
   afterAll(async () => {
-    await sim?.stop();
-    ws?.cleanup();
+    await bed?.close();
   });
 
   it('shows step progress on stderr while creating, and asks before deleting', async () => {

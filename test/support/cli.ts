@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './root.js';
+import { startSimulator, type Simulator, type SimulatorOptions } from './simulator.js';
 
 export const ROOT = repoRoot();
 export const CLI = join(ROOT, 'bin/run.js');
@@ -101,6 +102,30 @@ export function simulatorConfig(sim: { port: number; user: string; thumbprintSha
     `esxi:\n  host: 127.0.0.1:${sim.port}\n  user: ${sim.user}\n  password: \${SIM_PASSWORD}\n  thumbprint: "${sim.thumbprintSha256}"\n` +
     `defaults: {template: ${sim.template ?? 'ubuntu-22.04-template'}, datastore: datastore1, network: VM Network, cpu: 2, memory: 2, disk: 20}\n${extra}`
   );
+}
+
+/** A simulator and a workspace configured for it: the set-up most integration suites share. */
+export interface SimulatorWorkspace {
+  sim: Simulator;
+  ws: CesoWorkspace;
+  /** The workspace's environment plus the simulator's password, for runCli. */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function openSimulatorWorkspace(options: SimulatorOptions = {}, extraConfig = ''): Promise<SimulatorWorkspace> {
+  const sim = await startSimulator(options);
+  const ws = workspace();
+  ws.writeConfig(simulatorConfig(sim, extraConfig));
+  return {
+    sim,
+    ws,
+    env: { ...ws.env, SIM_PASSWORD: sim.password },
+    async close() {
+      await sim.stop();
+      ws.cleanup();
+    },
+  };
 }
 
 /** A config for the simulator's API and the test bed's sshd, with overrides for either part. */
