@@ -1,4 +1,7 @@
+import { decodeGuestinfoValue } from '../cloudinit/encoding.js';
+import { buildGuestinfo, retargetUserData } from '../cloudinit/index.js';
 import { CesoError, invalidInput } from './errors.js';
+import type { CloneRequest, CreateRequest, GuestRequest } from './requests.js';
 import { MARKERS, type PowerState } from './vm.js';
 
 /** The rules create and clone follow whichever path (API or SSH) carries them out. */
@@ -97,5 +100,97 @@ export function pickDatastore<D extends { name: string; accessible: boolean }>(d
 export function networkNotFound(name: string, known: readonly string[]): CesoError {
   return new CesoError('NETWORK_NOT_FOUND', `network "${name}" does not exist on this host`, {
     hint: `Use one of: ${known.join(', ') || '(none)'} (--network or defaults.network)`,
+  });
+}
+
+/**
+ * What a create or a clone makes, decided the same way on both paths; each path adds where it
+ * goes (datastore, network) and the source as it reads it.
+ */
+export interface ProvisionSettings {
+  operation: 'create' | 'clone';
+  name: string;
+  cpu: number;
+  memoryMB: number;
+  diskKB: number;
+  guest: GuestRequest;
+  /** The user data to write: built from the request, or the source's kept with a new hostname. */
+  userData: { build: true } | { raw: string };
+  markers: Record<string, string>;
+  powerOn: boolean;
+}
+
+/** A source VM as the settings need it. */
+interface SettingsSource {
+  name: string;
+  cpu: number;
+  memoryMB: number;
+  disks: ReadonlyArray<{ capacityKB: number }>;
+}
+
+/** A VM's .vmx settings (extraConfig), as either path reads them. */
+interface VmSettings {
+  get(key: string): string | undefined;
+}
+
+export function createSettings(request: CreateRequest, template: Pick<SettingsSource, 'name' | 'disks'>, diskFromDefaults: boolean): ProvisionSettings {
+  return {
+    operation: 'create',
+    name: request.name,
+    cpu: request.cpu ?? DEFAULT_CPU,
+    memoryMB: request.memoryMB ?? DEFAULT_MEMORY_MB,
+    diskKB: diskSizeKB(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
+    guest: request.guest,
+    userData: { build: true },
+    markers: markersFor({ template: template.name, expiresAt: request.expiresAt }),
+    powerOn: request.powerOn,
+  };
+}
+
+/** A clone keeps the source's sizes and user data (re-targeted to the new hostname) unless asked otherwise. */
+export function cloneSettings(request: CloneRequest, source: SettingsSource, sourceSettings: VmSettings): ProvisionSettings {
+  const sourceUserData = request.replaceUserData ? undefined : decodeSourceUserData(sourceSettings);
+  const { hostname, domain } = request.guest;
+  const userData: ProvisionSettings['userData'] =
+    sourceUserData === undefined ? { build: true } : { raw: retargetUserData(sourceUserData, { instanceId: 'clone', hostname, ...(domain === undefined ? {} : { domain }) }) };
+  return {
+    operation: 'clone',
+    name: request.name,
+    cpu: request.cpu ?? source.cpu,
+    memoryMB: request.memoryMB ?? source.memoryMB,
+    diskKB: diskSizeKB(request.diskGB, source.disks[0]?.capacityKB ?? 0, { fromDefaults: false, role: 'source' }),
+    guest: request.guest,
+    userData,
+    markers: markersFor({ template: sourceSettings.get(MARKERS.template) ?? source.name, clonedFrom: source.name, expiresAt: request.expiresAt }),
+    powerOn: request.powerOn,
+  };
+}
+
+/** The source's user data, or undefined when it has none ceso can read. */
+function decodeSourceUserData(settings: VmSettings): string | undefined {
+  const value = settings.get('guestinfo.userdata');
+  if (value === undefined || value === '') return undefined;
+  try {
+    return decodeGuestinfoValue(value, settings.get('guestinfo.userdata.encoding') ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The guestinfo keys (metadata with network config, user data) of the new VM. */
+export function guestinfoFor(settings: ProvisionSettings, identity: { instanceId: string; mac: string }): Record<string, string> {
+  const { guest } = settings;
+  return buildGuestinfo({
+    identity: { instanceId: identity.instanceId, hostname: guest.hostname, ...(guest.domain === undefined ? {} : { domain: guest.domain }) },
+    network: {
+      mac: identity.mac,
+      ...(guest.ipCidr === undefined ? {} : { ipCidr: guest.ipCidr }),
+      ...(guest.gateway === undefined ? {} : { gateway: guest.gateway }),
+      dns: guest.dns,
+    },
+    userData:
+      'raw' in settings.userData
+        ? { raw: settings.userData.raw }
+        : { sshKeys: guest.sshKeys, ...(guest.userData === undefined ? {} : { extraUserData: guest.userData }) },
   });
 }

@@ -1,11 +1,18 @@
-import { buildGuestinfo, retargetUserData } from '../../cloudinit/index.js';
 import { reviewGuestinfo } from '../../cloudinit/review.js';
-import { decodeGuestinfoValue } from '../../cloudinit/encoding.js';
 import { CesoError } from '../../core/errors.js';
-import { assertNameFree, assertPoweredOff, checkSpace, DEFAULT_CPU, DEFAULT_MEMORY_MB, diskSizeKB, gb, markersFor, templateNotFound } from '../../core/provisioning.js';
+import {
+  assertNameFree,
+  assertPoweredOff,
+  checkSpace,
+  cloneSettings,
+  createSettings,
+  gb,
+  guestinfoFor,
+  templateNotFound,
+  type ProvisionSettings,
+} from '../../core/provisioning.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
-import type { CloneRequest, CreateRequest, GuestRequest } from '../../core/requests.js';
-import { MARKERS } from '../../core/vm.js';
+import type { CloneRequest, CreateRequest } from '../../core/requests.js';
 import { MoRef, Typed, asString, type XmlObject } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { findVm, getVmByRef } from './inventory.js';
@@ -18,22 +25,12 @@ export interface ProvisionState {
   vm?: MoRef;
 }
 
-/** What a create and a clone have in common once their inputs are resolved against the host. */
-interface ProvisionSpec {
-  operation: 'create' | 'clone';
-  name: string;
+/** A create or a clone with its inputs resolved against the host. */
+interface ProvisionSpec extends ProvisionSettings {
   source: SourceVm;
   placement: Placement;
   datastore: DatastoreInfo;
   network: NetworkInfo;
-  cpu: number;
-  memoryMB: number;
-  diskKB: number;
-  guest: GuestRequest;
-  /** The user data to write: built from the request, or the source's kept with a new hostname. */
-  userData: { build: true } | { raw: string };
-  markers: Record<string, string>;
-  powerOn: boolean;
 }
 
 
@@ -43,19 +40,11 @@ export async function planCreate(client: VimClient, request: CreateRequest, disk
   assertPoweredOff(template, 'template');
   const placement = await readPlacement(client);
   return buildPlan(client, {
-    operation: 'create',
-    name: request.name,
     source: template,
     placement,
     datastore: findDatastore(placement, request.datastore ?? template.datastore),
     network: findNetwork(placement, request.network ?? 'VM Network'),
-    cpu: request.cpu ?? DEFAULT_CPU,
-    memoryMB: request.memoryMB ?? DEFAULT_MEMORY_MB,
-    diskKB: diskSizeKB(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
-    guest: request.guest,
-    userData: { build: true },
-    markers: markersFor({ template: template.name, expiresAt: request.expiresAt }),
-    powerOn: request.powerOn,
+    ...createSettings(request, template, diskFromDefaults),
   });
 }
 
@@ -66,25 +55,14 @@ export async function planClone(client: VimClient, request: CloneRequest): Promi
   assertPoweredOff(source, 'source');
   const placement = await readPlacement(client);
   const details = await getVmByRef(client, ref);
-  const sourceUserData = decodeSourceUserData(source);
-  let userData: ProvisionSpec['userData'] = { build: true };
-  if (!request.replaceUserData && sourceUserData !== undefined) {
-    userData = { raw: retargetUserData(sourceUserData, { instanceId: 'clone', hostname: request.guest.hostname, ...(request.guest.domain === undefined ? {} : { domain: request.guest.domain }) }) };
-  }
+  // Settings before placement: a source whose user data cannot be re-targeted is reported first.
+  const settings = cloneSettings(request, source, source.extraConfig);
   return buildPlan(client, {
-    operation: 'clone',
-    name: request.name,
     source,
     placement,
     datastore: findDatastore(placement, request.datastore ?? source.datastore),
     network: findNetwork(placement, request.network ?? details.nics[0]?.network ?? 'VM Network'),
-    cpu: request.cpu ?? source.cpu,
-    memoryMB: request.memoryMB ?? source.memoryMB,
-    diskKB: diskSizeKB(request.diskGB, source.disks[0]?.capacityKB ?? 0, { fromDefaults: false, role: 'source' }),
-    guest: request.guest,
-    userData,
-    markers: markersFor({ template: source.extraConfig.get(MARKERS.template) ?? source.name, clonedFrom: source.name, expiresAt: request.expiresAt }),
-    powerOn: request.powerOn,
+    ...settings,
   });
 }
 
@@ -104,41 +82,13 @@ async function findTemplate(client: VimClient, name: string): Promise<SourceVm> 
   }
 }
 
-function decodeSourceUserData(source: SourceVm): string | undefined {
-  const value = source.extraConfig.get('guestinfo.userdata');
-  if (value === undefined || value === '') return undefined;
-  const encoding = source.extraConfig.get('guestinfo.userdata.encoding') ?? '';
-  try {
-    return decodeGuestinfoValue(value, encoding);
-  } catch {
-    return undefined;
-  }
-}
-
-function guestinfoFor(spec: ProvisionSpec, instanceId: string, mac: string): Record<string, string> {
-  const { guest } = spec;
-  return buildGuestinfo({
-    identity: { instanceId, hostname: guest.hostname, ...(guest.domain === undefined ? {} : { domain: guest.domain }) },
-    network: {
-      mac,
-      ...(guest.ipCidr === undefined ? {} : { ipCidr: guest.ipCidr }),
-      ...(guest.gateway === undefined ? {} : { gateway: guest.gateway }),
-      dns: guest.dns,
-    },
-    userData:
-      'raw' in spec.userData
-        ? { raw: spec.userData.raw }
-        : { sshKeys: guest.sshKeys, ...(guest.userData === undefined ? {} : { extraUserData: guest.userData }) },
-  });
-}
-
 const PLACEHOLDER_MAC = '00:50:56:00:00:00';
 const PLACEHOLDER_UUID = '00000000-0000-0000-0000-000000000000';
 
 function buildPlan(client: VimClient, spec: ProvisionSpec): Plan<ProvisionState> {
   // Built now, with placeholders of the same size, so an oversized document is refused before
   // anything is made and the review shows exactly what the guest will read.
-  const preview = guestinfoFor(spec, PLACEHOLDER_UUID, PLACEHOLDER_MAC);
+  const preview = guestinfoFor(spec, { instanceId: PLACEHOLDER_UUID, mac: PLACEHOLDER_MAC });
   const review = reviewGuestinfo(preview) as unknown as Record<string, unknown>;
   const metadata = review.metadata as Record<string, unknown> | undefined;
   if (metadata !== undefined && typeof metadata === 'object') {
@@ -304,7 +254,7 @@ function finishSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Pro
         if (mac === null || mac === undefined || created.uuid === null) {
           throw new CesoError('HOST_FAULT', `the host assigned no MAC address or uuid to ${spec.name}`);
         }
-        const guestinfo = guestinfoFor(spec, created.uuid, mac);
+        const guestinfo = guestinfoFor(spec, { instanceId: created.uuid, mac });
         const disk = created.disks[0];
         const grow = disk !== undefined && spec.diskKB > disk.capacityKB;
         const reconfig = {

@@ -13,15 +13,23 @@
  * On failure the steps that ran are undone (the VM destroyed, its folder removed), as over the API.
  */
 import { randomUUID } from 'node:crypto';
-import { buildGuestinfo, retargetUserData } from '../../cloudinit/index.js';
 import { reviewGuestinfo } from '../../cloudinit/review.js';
-import { decodeGuestinfoValue } from '../../cloudinit/encoding.js';
 import { CesoError } from '../../core/errors.js';
-import { assertNameFree, assertPoweredOff, checkSpace, DEFAULT_CPU, DEFAULT_MEMORY_MB, diskSizeKB, gb, markersFor, templateNotFound } from '../../core/provisioning.js';
+import {
+  assertNameFree,
+  assertPoweredOff,
+  checkSpace,
+  cloneSettings,
+  createSettings,
+  gb,
+  guestinfoFor,
+  templateNotFound,
+  type ProvisionSettings,
+} from '../../core/provisioning.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
-import type { CloneRequest, CreateRequest, GuestRequest } from '../../core/requests.js';
+import type { CloneRequest, CreateRequest } from '../../core/requests.js';
 import { selectOne } from '../../core/select.js';
-import { MARKERS, type PowerState } from '../../core/vm.js';
+import type { PowerState } from '../../core/vm.js';
 import { files, vimCmd, vmkfstools, vmkfstoolsSize } from '../commands.js';
 import type { SshContext } from '../context.js';
 import { parseRegisteredVmid, vmkfstoolsProgress, type VmRow } from '../parse.js';
@@ -55,19 +63,11 @@ interface SourceVm {
   committedBytes: number;
 }
 
-interface ProvisionSpec {
-  operation: 'create' | 'clone';
-  name: string;
+/** A create or a clone with its inputs resolved against the host, and the identity ceso chose. */
+interface ProvisionSpec extends ProvisionSettings {
   source: SourceVm;
   datastore: SshPlacement['datastores'][number];
   network: string;
-  cpu: number;
-  memoryMB: number;
-  diskKB: number;
-  guest: GuestRequest;
-  userData: { build: true } | { raw: string };
-  markers: Record<string, string>;
-  powerOn: boolean;
   mac: string;
   instanceId: string;
 }
@@ -89,18 +89,10 @@ export async function planCreate(context: SshContext, request: CreateRequest, di
   assertPoweredOff(template, 'template');
   const placement = await readPlacement(context);
   return buildPlan(context, {
-    operation: 'create',
-    name: request.name,
     source: template,
     datastore: findDatastore(placement, request.datastore ?? template.datastore),
     network: checkNetwork(placement, request.network ?? 'VM Network'),
-    cpu: request.cpu ?? DEFAULT_CPU,
-    memoryMB: request.memoryMB ?? DEFAULT_MEMORY_MB,
-    diskKB: diskSizeKB(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
-    guest: request.guest,
-    userData: { build: true },
-    markers: markersFor({ template: template.name, expiresAt: request.expiresAt }),
-    powerOn: request.powerOn,
+    ...createSettings(request, template, diskFromDefaults),
     mac: generateMac(placement.macsInUse),
     instanceId: randomUUID(),
   });
@@ -113,24 +105,13 @@ export async function planClone(context: SshContext, request: CloneRequest): Pro
   const source = sourceOf(row, await readVm(context, row));
   assertPoweredOff(source, 'source');
   const placement = await readPlacement(context);
-  const sourceUserData = decodeSourceUserData(source.vmx);
-  let userData: ProvisionSpec['userData'] = { build: true };
-  if (!request.replaceUserData && sourceUserData !== undefined) {
-    userData = { raw: retargetUserData(sourceUserData, { instanceId: 'clone', hostname: request.guest.hostname, ...(request.guest.domain === undefined ? {} : { domain: request.guest.domain }) }) };
-  }
+  // Settings before placement: a source whose user data cannot be re-targeted is reported first.
+  const settings = cloneSettings(request, source, source.vmx);
   return buildPlan(context, {
-    operation: 'clone',
-    name: request.name,
     source,
     datastore: findDatastore(placement, request.datastore ?? source.datastore),
     network: checkNetwork(placement, request.network ?? source.firstNicNetwork ?? 'VM Network'),
-    cpu: request.cpu ?? source.cpu,
-    memoryMB: request.memoryMB ?? source.memoryMB,
-    diskKB: diskSizeKB(request.diskGB, source.disks[0]?.capacityKB ?? 0, { fromDefaults: false, role: 'source' }),
-    guest: request.guest,
-    userData,
-    markers: markersFor({ template: source.vmx.get(MARKERS.template) ?? source.name, clonedFrom: source.name, expiresAt: request.expiresAt }),
-    powerOn: request.powerOn,
+    ...settings,
     mac: generateMac(placement.macsInUse),
     instanceId: randomUUID(),
   });
@@ -154,33 +135,6 @@ function sourceOf(row: VmRow, read: VmRead): SourceVm {
   };
 }
 
-function decodeSourceUserData(vmx: VmxFile): string | undefined {
-  const value = vmx.get('guestinfo.userdata');
-  if (value === undefined || value === '') return undefined;
-  try {
-    return decodeGuestinfoValue(value, vmx.get('guestinfo.userdata.encoding') ?? '');
-  } catch {
-    return undefined;
-  }
-}
-
-function guestinfoFor(spec: ProvisionSpec): Record<string, string> {
-  const { guest } = spec;
-  return buildGuestinfo({
-    identity: { instanceId: spec.instanceId, hostname: guest.hostname, ...(guest.domain === undefined ? {} : { domain: guest.domain }) },
-    network: {
-      mac: spec.mac,
-      ...(guest.ipCidr === undefined ? {} : { ipCidr: guest.ipCidr }),
-      ...(guest.gateway === undefined ? {} : { gateway: guest.gateway }),
-      dns: guest.dns,
-    },
-    userData:
-      'raw' in spec.userData
-        ? { raw: spec.userData.raw }
-        : { sshKeys: guest.sshKeys, ...(guest.userData === undefined ? {} : { extraUserData: guest.userData }) },
-  });
-}
-
 function diskFileName(name: string, index: number): string {
   return `${name}${index === 0 ? '' : `_${index}`}.vmdk`;
 }
@@ -190,7 +144,7 @@ function buildPlan(context: SshContext, spec: ProvisionSpec): Plan<SshProvisionS
   if (!isSafeDatastoreName(datastore.name)) {
     throw new CesoError('INVALID_INPUT', `datastore "${datastore.name}": ceso cannot build a path on a datastore whose name holds "/", "]" or control characters`);
   }
-  const guestinfo = guestinfoFor(spec);
+  const guestinfo = guestinfoFor(spec, spec);
   const review = reviewGuestinfo(guestinfo) as unknown as Record<string, unknown>;
   const warnings = checkSpace(
     datastore,
