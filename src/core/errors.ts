@@ -99,3 +99,19 @@ export function isCesoError(value: unknown): value is CesoError {
 export function invalidInput(message: string, hint?: string): CesoError {
   return new CesoError('INVALID_INPUT', message, hint === undefined ? {} : { hint });
 }
+
+const CONNECTION_FAILURES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'unknown host name',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EPIPE: 'connection closed',
+};
+
+/** A socket error code (ECONNREFUSED, ...) in words, for HOST_UNREACHABLE messages; undefined when not a connection failure. */
+export function connectionFailure(code: string | undefined): string | undefined {
+  return code === undefined ? undefined : CONNECTION_FAILURES[code];
+}

@@ -121,3 +121,18 @@ export function markersOf(extraConfig: ReadonlyMap<string, string>): {
     guestinfo,
   };
 }
+
+const NIC_TYPES: Record<string, string> = {
+  VirtualVmxnet3: 'vmxnet3',
+  VirtualVmxnet2: 'vmxnet2',
+  VirtualVmxnet: 'vmxnet',
+  VirtualE1000: 'e1000',
+  VirtualE1000e: 'e1000e',
+  VirtualPCNet32: 'pcnet32',
+  VirtualSriovEthernetCard: 'sriov',
+};
+
+/** A NIC's vSphere device type as ceso reports it (VirtualVmxnet3 -> vmxnet3); unknown types as they are. */
+export function nicTypeName(deviceType: string): string {
+  return NIC_TYPES[deviceType] ?? deviceType;
+}

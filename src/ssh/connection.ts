@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type * as NodeSshModule from 'node-ssh';
 import type { NodeSSH } from 'node-ssh';
-import { CesoError, isCesoError } from '../core/errors.js';
+import { CesoError, connectionFailure, isCesoError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import type { SshEndpoint } from '../config/resolve.js';
 import { HostKeyVerifier, keyTypeOf } from './host-keys.js';
@@ -171,17 +171,8 @@ export class SshConnection implements RemoteShell {
     if (/privateKey|private key|passphrase/i.test(message)) {
       return new CesoError('AUTH_FAILED', `ssh.keyPath: ${message}`, { hint: 'Use an unencrypted key, or load the key into an SSH agent and drop ssh.keyPath' });
     }
-    const reasons: Record<string, string> = {
-      ECONNREFUSED: 'connection refused',
-      ECONNRESET: 'connection reset',
-      EHOSTUNREACH: 'host unreachable',
-      ENETUNREACH: 'network unreachable',
-      ENOTFOUND: 'unknown host name',
-      EAI_AGAIN: 'host name lookup failed',
-      ETIMEDOUT: 'connection timed out',
-    };
     const reason =
-      (failure?.code !== undefined ? reasons[failure.code] : undefined) ??
+      connectionFailure(failure?.code) ??
       (failure?.level === 'client-timeout' ? `no SSH handshake within ${this.endpoint.connectTimeoutMs / 1000} s` : message);
     return new CesoError('HOST_UNREACHABLE', `${this.endpoint.host}:${this.endpoint.port}: SSH ${reason}`, {
       hint: 'Check ssh.host and ssh.port, and that SSH is enabled on the host (Host > Actions > Services > Enable Secure Shell)',

@@ -6,7 +6,7 @@
  * The key type is negotiated with the same preference as SshConnection (ed25519 first), so the
  * fingerprint shown is the one a pinned `ssh.hostKey` is later compared with.
  */
-import { CesoError } from '../core/errors.js';
+import { CesoError, connectionFailure } from '../core/errors.js';
 import { fingerprintOf, keyTypeOf } from './host-keys.js';
 import { DEFAULT_HOST_KEY_ALGORITHMS, loadNodeSsh } from './connection.js';
 
@@ -17,16 +17,6 @@ export interface SshHostKey {
   /** `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, … */
   type: string;
 }
-
-const REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ENOTFOUND: 'unknown host name',
-  EAI_AGAIN: 'host name lookup failed',
-  ETIMEDOUT: 'connection timed out',
-};
 
 export async function probeSshHostKey(host: string, port: number, timeoutMs: number): Promise<SshHostKey> {
   const { NodeSSH } = await loadNodeSsh();
@@ -50,7 +40,7 @@ export async function probeSshHostKey(host: string, port: number, timeoutMs: num
     if (seen !== undefined) return seen;
     const failure = error as (Error & { code?: string; level?: string }) | undefined;
     const reason =
-      (failure?.code !== undefined ? REASONS[failure.code] : undefined) ??
+      connectionFailure(failure?.code) ??
       (failure?.level === 'client-timeout' ? `no SSH handshake within ${timeoutMs / 1000} s` : (failure?.message ?? String(error)));
     throw new CesoError('HOST_UNREACHABLE', `${host}:${port}: SSH ${reason}`, {
       hint: 'Check ssh.host and ssh.port, and that SSH is enabled on the host (Host > Actions > Services > Enable Secure Shell)',

@@ -3,7 +3,7 @@
  * get.summary / get.guest / device.getdevices / datastore summaries (vmodl dumps), snapshot trees,
  * power states, faults in the older and newer formats, registervm and vmkfstools output.
  */
-import { parseDatastorePath, toPowerState, type PowerState, type VmDisk, type VmNic, type VmSnapshot } from '../core/vm.js';
+import { nicTypeName, parseDatastorePath, toPowerState, type PowerState, type VmDisk, type VmNic, type VmSnapshot } from '../core/vm.js';
 import { VmodlRef, parseVmodl, pick, readVmodl, pickArray, pickBoolean, pickNumber, pickString, typeName, type VmodlValue } from './vmodl.js';
 
 /** A vmid: digits on a real host (the test bed's simulator prints its moref values, e.g. vm-12). */
@@ -208,16 +208,6 @@ export interface HardwareInfo {
   controllers: DeviceInfo[];
 }
 
-const NIC_TYPES: Record<string, string> = {
-  VirtualVmxnet3: 'vmxnet3',
-  VirtualVmxnet2: 'vmxnet2',
-  VirtualVmxnet: 'vmxnet',
-  VirtualE1000: 'e1000',
-  VirtualE1000e: 'e1000e',
-  VirtualPCNet32: 'pcnet32',
-  VirtualSriovEthernetCard: 'sriov',
-};
-
 /** The short device type: `vim.vm.device.VirtualDisk` -> `VirtualDisk`. */
 function shortType(type: string): string {
   return type.slice(type.lastIndexOf('.') + 1);
@@ -251,7 +241,7 @@ export function parseDevices(output: string): HardwareInfo {
         label,
         network: nonEmpty(pickString(device, 'backing.deviceName')) ?? nonEmpty(pickString(device, 'backing.port.portgroupKey')) ?? networkRefOf(pick(device, 'backing.network')),
         mac: nonEmpty(pickString(device, 'macAddress'))?.toLowerCase() ?? null,
-        type: NIC_TYPES[type] ?? type,
+        type: nicTypeName(type),
       });
     } else if (/Controller$/.test(type)) {
       hardwareInfo.controllers.push({

@@ -3,6 +3,7 @@ import { byNameThenId } from '../../core/order.js';
 import { selectOne } from '../../core/select.js';
 import {
   markersOf,
+  nicTypeName,
   parseDatastorePath,
   statusOf,
   toPowerState,
@@ -149,7 +150,7 @@ function detailsOf(object: ObjectProperties, networkNames: Map<string, string>):
         label,
         network: networkNameOf(backing, networkNames),
         mac: nonEmpty(asString(device.macAddress))?.toLowerCase() ?? null,
-        type: nicType(type),
+        type: nicTypeName(type),
       });
     }
   }
@@ -177,18 +178,6 @@ function networkNameOf(backing: ReturnType<typeof asObject>, networkNames: Map<s
   return null;
 }
 
-function nicType(type: string): string {
-  const known: Record<string, string> = {
-    VirtualVmxnet3: 'vmxnet3',
-    VirtualVmxnet2: 'vmxnet2',
-    VirtualVmxnet: 'vmxnet',
-    VirtualE1000: 'e1000',
-    VirtualE1000e: 'e1000e',
-    VirtualPCNet32: 'pcnet32',
-    VirtualSriovEthernetCard: 'sriov',
-  };
-  return known[type] ?? type;
-}
 
 function snapshotTree(value: Decoded | undefined): VmSnapshot[] {
   const info = asObject(value);

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { CesoError } from '../../core/errors.js';
+import { CesoError, connectionFailure } from '../../core/errors.js';
 import { thumbprintsOf } from './tls.js';
 
 export interface CertificateProbe {
@@ -23,16 +23,6 @@ export interface CertificateProbe {
   /** Why not, as Node reports it (e.g. DEPTH_ZERO_SELF_SIGNED_CERT); null when trusted. */
   chainError: string | null;
 }
-
-const REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ENOTFOUND: 'unknown host name',
-  EAI_AGAIN: 'host name lookup failed',
-  ETIMEDOUT: 'connection timed out',
-};
 
 export function probeCertificate(host: string, port: number, timeoutMs: number): Promise<CertificateProbe> {
   return new Promise((resolve, reject) => {
@@ -61,7 +51,7 @@ export function probeCertificate(host: string, port: number, timeoutMs: number):
       );
     }, timeoutMs);
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      const reason = (error.code !== undefined ? REASONS[error.code] : undefined) ?? `TLS handshake failed (${error.message})`;
+      const reason = connectionFailure(error.code) ?? `TLS handshake failed (${error.message})`;
       finish(
         new CesoError('HOST_UNREACHABLE', `${host}:${port}: ${reason}`, {
           hint: 'Check the address and port in esxi.host, and that the host is up and reachable from here',

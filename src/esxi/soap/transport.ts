@@ -1,5 +1,5 @@
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
-import { CesoError, isCesoError } from '../../core/errors.js';
+import { CesoError, connectionFailure, isCesoError } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { parseFault } from './faults.js';
 import { TrustingAgent, type TlsTrust } from './tls.js';
@@ -110,17 +110,7 @@ export class SoapTransport {
         details: { reason: 'call-timeout' },
       });
     }
-    const reasons: Record<string, string> = {
-      ECONNREFUSED: 'connection refused',
-      ECONNRESET: 'connection reset',
-      EHOSTUNREACH: 'host unreachable',
-      ENETUNREACH: 'network unreachable',
-      ENOTFOUND: 'unknown host name',
-      EAI_AGAIN: 'host name lookup failed',
-      ETIMEDOUT: 'connection timed out',
-      EPIPE: 'connection closed',
-    };
-    const reason = (code !== undefined ? reasons[code] : undefined) ?? (cause instanceof Error ? cause.message : String(cause));
+    const reason = connectionFailure(code) ?? (cause instanceof Error ? cause.message : String(cause));
     return new CesoError('HOST_UNREACHABLE', `${this.address}: ${reason}`, {
       hint: 'Check the address and port in esxi.host, and that the host is up and reachable from here',
       details: { reason: code ?? 'network' },
