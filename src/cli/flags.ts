@@ -7,7 +7,7 @@ export const guestFlags = {
   dns: Flags.string({ description: 'DNS server address (repeatable)', multiple: true }),
   domain: Flags.string({ description: 'DNS domain: the guest’s FQDN becomes NAME.DOMAIN' }),
   'ssh-key': Flags.string({ description: 'SSH public key for the ubuntu user: the key text, or @path to a .pub file (repeatable)', multiple: true }),
-  'user-data': Flags.string({ description: 'A #cloud-config file merged over the generated one' }),
+  'user-data': Flags.string({ description: 'User data: a #cloud-config file (merged over the generated one), a script (#!), #include, #cloud-boothook or a MIME multipart (sent after the generated cloud-config)' }),
 };
 
 export const resourceFlags = {

@@ -17,7 +17,10 @@ export {
   encodeGzipBase64,
   isAbsentGuestinfoValue,
 } from './encoding.js';
-export { NIC_NAME, buildNetworkConfig } from './network.js';
+export { DEFAULT_ROUTE_V4, DEFAULT_ROUTE_V6, NIC_NAME, buildNetworkConfig } from './network.js';
+export { isMimeMessage, parseMultipart, renderMultipart, type UserDataPart } from './mime.js';
+export { CLOUD_CONFIG_TYPE, SHELL_SCRIPT_TYPE, partTypeOf, userDataParts } from './parts.js';
+export { READY_KEY, READY_PER_BOOT_PATH, READY_PER_BOOT_SCRIPT, READY_RUNCMD } from './ready.js';
 export { buildMetadata, normalizeIdentity, renderMetadata, type NormalizedIdentity } from './metadata.js';
 export {
   CLOUD_CONFIG_HEADER,
@@ -26,6 +29,7 @@ export {
   buildUserData,
   mergeCloudConfig,
   parseCloudConfig,
+  readyPartContent,
   renderCloudConfig,
   retargetUserData,
 } from './userdata.js';

@@ -9,14 +9,22 @@ import { normalizeDomain, normalizeMac, parseCidr, parseIp, validateGateway } fr
 /** The netplan id and the name the NIC is renamed to (`set-name`), matched by MAC so PCI slot naming (ens160/ens192) never matters. */
 export const NIC_NAME = 'nic0';
 
+export const DEFAULT_ROUTE_V4 = '0.0.0.0/0';
+export const DEFAULT_ROUTE_V6 = '::/0';
+
 function unique<T>(items: T[]): T[] {
   return [...new Set(items)];
 }
 
 /**
- * Builds `{version: 2, ethernets: {nic0: ...}}`. Static: `addresses`, `routes: [{to: default, via}]`
- * (never the deprecated gateway4), `nameservers`. DHCP when no ipCidr; --dns/search domains are
- * then added to what DHCP provides.
+ * Builds `{version: 2, ethernets: {nic0: ...}}`. Static: `addresses`, `routes: [{to: 0.0.0.0/0, via}]`
+ * (`::/0` for IPv6; never the deprecated gateway4), `nameservers`. DHCP when no ipCidr;
+ * --dns/search domains are then added to what DHCP provides.
+ *
+ * The default route is spelled as a prefix, not `to: default`: cloud-init's own network-state
+ * parser (every renderer before 22.4, every renderer but netplan until 2025; Ubuntu 22.04's GA
+ * images ship 22.1) rejects `default` ("Address default is not a valid ip address", LP #1978543),
+ * and netplan 0.99 does not know it. Every cloud-init and every netplan accepts the prefix.
  */
 export function buildNetworkConfig(request: NetworkRequest, domain?: string): NetworkConfigV2 {
   const macaddress = normalizeMac(request.mac);
@@ -41,7 +49,7 @@ export function buildNetworkConfig(request: NetworkRequest, domain?: string): Ne
     if (cidr.family === 6) ethernet.dhcp6 = false;
     ethernet.addresses = [cidr.cidr];
     if (request.gateway !== undefined) {
-      ethernet.routes = [{ to: 'default', via: validateGateway(request.gateway, cidr) }];
+      ethernet.routes = [{ to: cidr.family === 6 ? DEFAULT_ROUTE_V6 : DEFAULT_ROUTE_V4, via: validateGateway(request.gateway, cidr) }];
     }
   }
 

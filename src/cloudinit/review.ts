@@ -4,6 +4,7 @@
  */
 import { decodeGuestinfoValue, isGzip } from './encoding.js';
 import { decodeGuestinfo } from './guestinfo.js';
+import { isMimeMessage, parseMultipart } from './mime.js';
 import { withOctalPermissions } from './userdata.js';
 import { dumpYaml, isMapping, loadYaml, type YamlMapping } from './yaml.js';
 import { gunzipSync } from 'node:zlib';
@@ -101,7 +102,25 @@ function maskTree(value: unknown, path: readonly string[]): unknown {
   return result;
 }
 
+/** A multipart shows every part: its type, file name and content, reviewed like a single document. */
 function reviewUserdata(text: string): unknown {
+  if (isMimeMessage(text)) {
+    try {
+      return {
+        multipart: parseMultipart(text).map((part) => ({
+          type: part.type,
+          ...(part.filename === undefined ? {} : { filename: part.filename }),
+          content: reviewDocument(part.content),
+        })),
+      };
+    } catch {
+      return maskPrivateKeyBlocks(text);
+    }
+  }
+  return reviewDocument(text);
+}
+
+function reviewDocument(text: string): unknown {
   if (/^#cloud-config[ \t]*(\r?\n|$)/.test(text)) {
     try {
       const document = loadYaml(text);

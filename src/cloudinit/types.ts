@@ -25,7 +25,11 @@ export interface NetworkRequest {
 export interface UserDataRequest {
   /** authorized_keys lines for the user. */
   sshKeys: string[];
-  /** The text of a --user-data file: a `#cloud-config` YAML mapping, merged over the generated document. */
+  /**
+   * The text of a --user-data file: a `#cloud-config` YAML mapping is merged over the generated
+   * document; any other kind cloud-init accepts (a script, #include, #cloud-boothook, MIME
+   * multipart) follows the generated document as further parts of a MIME multipart.
+   */
   extraUserData?: string;
   /** Default 'ubuntu' (the Ubuntu images' default user). */
   user?: string;
@@ -42,7 +46,7 @@ export interface NetplanEthernet {
   dhcp4: boolean;
   dhcp6?: boolean;
   addresses?: string[];
-  routes?: Array<{ to: 'default'; via: string }>;
+  routes?: Array<{ to: '0.0.0.0/0' | '::/0'; via: string }>;
   nameservers?: { addresses?: string[]; search?: string[] };
 }
 

@@ -1,6 +1,14 @@
-/** The guestinfo.userdata document: a #cloud-config for hostname, the login user and its SSH keys, merged with --user-data. */
+/**
+ * The guestinfo.userdata document: a #cloud-config for hostname, the login user and its SSH keys,
+ * merged with a #cloud-config --user-data, or followed by the user's parts in a MIME multipart
+ * for any other kind. Either way it ends with ceso's ready report (./ready.ts), after everything
+ * the user asked for.
+ */
 import { invalidInput } from '../core/errors.js';
 import { normalizeIdentity } from './metadata.js';
+import { isMimeMessage, parseMultipart, renderMultipart, type UserDataPart } from './mime.js';
+import { CLOUD_CONFIG_TYPE, SHELL_SCRIPT_TYPE, userDataParts } from './parts.js';
+import { READY_PER_BOOT_PATH, READY_RUNCMD, readyPerBootFile } from './ready.js';
 import type { GuestIdentity, UserDataRequest } from './types.js';
 import { validateSshPublicKey } from './validate.js';
 import { dumpYaml, isMapping, loadYaml, yamlErrorSummary, type YamlMapping } from './yaml.js';
@@ -21,10 +29,7 @@ function isCloudConfig(text: string): boolean {
 /** Parses a --user-data file: it must start with `#cloud-config` and be a YAML mapping (an empty document is `{}`). */
 export function parseCloudConfig(text: string, source = '--user-data'): YamlMapping {
   if (!isCloudConfig(text)) {
-    throw invalidInput(
-      `${source} must start with a '#cloud-config' line (found '${(text.split('\n')[0] ?? '').slice(0, 40)}')`,
-      'ceso merges --user-data into its own #cloud-config document; shell scripts, MIME multipart and jinja templates are not supported, use runcmd, bootcmd or write_files instead',
-    );
+    throw invalidInput(`${source} must start with a '#cloud-config' line (found '${(text.split('\n')[0] ?? '').slice(0, 40)}')`);
   }
   let document: unknown;
   try {
@@ -143,14 +148,14 @@ export function mergeCloudConfig(base: unknown, overlay: unknown, path: readonly
   return overlay;
 }
 
-/** The generated cloud-config as a mapping (before rendering). */
-export function buildCloudConfig(identity: GuestIdentity, request: UserDataRequest): YamlMapping {
+/** The generated cloud-config (hostname, fqdn, the login user with its keys) before any user data. */
+function generatedCloudConfig(identity: GuestIdentity, request: UserDataRequest): YamlMapping {
   const id = normalizeIdentity(identity);
   const user = validateUserName(request.user ?? DEFAULT_USER);
   const keys = dedupeScalars(request.sshKeys.map(validateSshPublicKey));
   const entry: YamlMapping = { name: user, sudo: PASSWORDLESS_SUDO, shell: '/bin/bash' };
   if (keys.length > 0) entry['ssh_authorized_keys'] = keys;
-  const generated: YamlMapping = {
+  return {
     hostname: id.hostname,
     ...(id.domain === undefined ? {} : { fqdn: id.fqdn }),
     manage_etc_hosts: true,
@@ -158,37 +163,105 @@ export function buildCloudConfig(identity: GuestIdentity, request: UserDataReque
     // adm, sudo, lxd...). For another --user it is left out so no unused 'ubuntu' account appears.
     users: user === DEFAULT_USER ? ['default', entry] : [entry],
   };
-  if (request.extraUserData === undefined) return generated;
-  return mergeCloudConfig(generated, parseCloudConfig(request.extraUserData)) as YamlMapping;
 }
 
-/** `#cloud-config` + YAML: hostname, fqdn, manage_etc_hosts, users (with ssh_authorized_keys), merged with --user-data. */
-export function buildUserData(identity: GuestIdentity, request: UserDataRequest): string {
-  return renderCloudConfig(buildCloudConfig(identity, request));
+/** A document's runcmd and write_files with ceso's ready report last (once). */
+function withReadyReport(document: YamlMapping): YamlMapping {
+  const result: YamlMapping = {};
+  for (const [key, value] of Object.entries(document)) setKey(result, key, value);
+  const runcmd = Array.isArray(document['runcmd']) ? document['runcmd'] : document['runcmd'] === undefined || document['runcmd'] === null ? [] : [document['runcmd']];
+  setKey(result, 'runcmd', [...runcmd.filter((entry) => entry !== READY_RUNCMD), READY_RUNCMD]);
+  const files = Array.isArray(document['write_files']) ? document['write_files'] : [];
+  setKey(result, 'write_files', [...files.filter((file) => !(isMapping(file) && file['path'] === READY_PER_BOOT_PATH)), readyPerBootFile()]);
+  return result;
 }
 
 /**
- * For `vm clone` without new --ssh-key/--user-data: keeps the SOURCE VM's decoded user data and
- * only replaces hostname and fqdn (fqdn removed when the clone has no domain). User data that is
- * not #cloud-config (a script, MIME multipart, jinja) is returned unchanged; the clone's name then
- * comes from metadata local-hostname. YAML comments of the source are not kept.
+ * The last part of a multipart: appends ceso's ready report to whatever runcmd and write_files
+ * the earlier parts left (cloud-init otherwise lets a later part's list replace an earlier one).
  */
-export function retargetUserData(sourceUserData: string, identity: GuestIdentity): string {
-  if (!isCloudConfig(sourceUserData)) return sourceUserData;
-  const id = normalizeIdentity(identity);
-  let document: YamlMapping;
+export function readyPartContent(): string {
+  return renderCloudConfig({
+    merge_how: [
+      { name: 'list', settings: ['append'] },
+      { name: 'dict', settings: ['no_replace', 'recurse_list'] },
+    ],
+    runcmd: [READY_RUNCMD],
+    write_files: [readyPerBootFile()],
+  });
+}
+
+function readyPart(): UserDataPart {
+  return { type: CLOUD_CONFIG_TYPE, content: readyPartContent() };
+}
+
+/**
+ * Scripts run in the scripts-user stage in name order, and runcmd runs as scripts/runcmd: a
+ * `part-NNN-` prefix keeps every user script before runcmd, whose last entry is the ready report.
+ */
+function placed(part: UserDataPart, index: number): UserDataPart {
+  if (part.type !== SHELL_SCRIPT_TYPE) return part;
+  const original = (part.filename ?? '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^part-\d{3}-?/, '');
+  const number = String(index).padStart(3, '0');
+  return { ...part, filename: original === '' ? `part-${number}` : `part-${number}-${original}` };
+}
+
+/** The user data of a new VM: one #cloud-config, or a MIME multipart when --user-data is another kind. */
+export function buildUserData(identity: GuestIdentity, request: UserDataRequest): string {
+  const generated = generatedCloudConfig(identity, request);
+  const extra = request.extraUserData;
+  if (extra === undefined) return renderCloudConfig(withReadyReport(generated));
+  const parts = userDataParts(extra);
+  if (!isMimeMessage(extra) && parts.length === 1 && parts[0]!.type === CLOUD_CONFIG_TYPE) {
+    return renderCloudConfig(withReadyReport(mergeCloudConfig(generated, parseCloudConfig(extra)) as YamlMapping));
+  }
+  return renderMultipart([{ type: CLOUD_CONFIG_TYPE, content: renderCloudConfig(generated) }, ...parts.map((part, index) => placed(part, index + 2)), readyPart()]);
+}
+
+/** The generated cloud-config as a mapping (before rendering), merged with a #cloud-config --user-data. */
+export function buildCloudConfig(identity: GuestIdentity, request: UserDataRequest): YamlMapping {
+  const generated = generatedCloudConfig(identity, request);
+  const document = request.extraUserData === undefined ? generated : (mergeCloudConfig(generated, parseCloudConfig(request.extraUserData)) as YamlMapping);
+  return withReadyReport(document);
+}
+
+function retargetDocument(document: YamlMapping, id: ReturnType<typeof normalizeIdentity>): YamlMapping {
+  const result: YamlMapping = {};
+  for (const [key, value] of Object.entries(document)) setKey(result, key, value);
+  if (Object.hasOwn(document, 'hostname')) setKey(result, 'hostname', id.hostname);
+  if (id.domain === undefined) delete result['fqdn'];
+  else if (Object.hasOwn(document, 'hostname') || Object.hasOwn(document, 'fqdn')) setKey(result, 'fqdn', id.fqdn);
+  return result;
+}
+
+function parseSourceCloudConfig(text: string): YamlMapping {
   try {
-    document = parseCloudConfig(sourceUserData, "The source VM's user data");
+    return parseCloudConfig(text, "The source VM's user data");
   } catch (error) {
     if (error instanceof Error) {
       throw invalidInput(error.message, 'Pass --ssh-key or --user-data to give the clone new user data instead of the source VM’s');
     }
     throw error;
   }
-  const result: YamlMapping = {};
-  for (const [key, value] of Object.entries(document)) setKey(result, key, value);
-  setKey(result, 'hostname', id.hostname);
-  if (id.domain === undefined) delete result['fqdn'];
-  else setKey(result, 'fqdn', id.fqdn);
-  return renderCloudConfig(result);
+}
+
+/**
+ * For `vm clone` without new --ssh-key/--user-data: keeps the SOURCE VM's decoded user data with
+ * the clone's hostname and fqdn (fqdn removed when the clone has no domain) in every cloud-config
+ * part that names one, and ceso's ready report last (added when the source's lacks it). Other
+ * parts are kept as they are; YAML comments of the source are not.
+ */
+export function retargetUserData(sourceUserData: string, identity: GuestIdentity): string {
+  const id = normalizeIdentity(identity);
+  if (isCloudConfig(sourceUserData) && !isMimeMessage(sourceUserData)) {
+    const document = retargetDocument(parseSourceCloudConfig(sourceUserData), id);
+    if (!Object.hasOwn(document, 'hostname')) setKey(document, 'hostname', id.hostname);
+    return renderCloudConfig(withReadyReport(document));
+  }
+  const parts = isMimeMessage(sourceUserData) ? parseMultipart(sourceUserData, "The source VM's user data") : userDataParts(sourceUserData, "The source VM's user data");
+  const ready = readyPartContent();
+  const kept = parts
+    .filter((part) => !(part.type === CLOUD_CONFIG_TYPE && part.content.trimEnd() === ready.trimEnd()))
+    .map((part) => (part.type === CLOUD_CONFIG_TYPE && isCloudConfig(part.content) ? { ...part, content: renderCloudConfig(retargetDocument(parseSourceCloudConfig(part.content), id)) } : part));
+  return renderMultipart([...kept, readyPart()]);
 }

@@ -65,7 +65,7 @@ describe('buildGuestinfo', () => {
             'set-name': 'nic0',
             dhcp4: false,
             addresses: ['10.1.2.3/24'],
-            routes: [{ to: 'default', via: '10.1.2.1' }],
+            routes: [{ to: '0.0.0.0/0', via: '10.1.2.1' }],
             nameservers: { addresses: ['10.1.2.53'], search: ['example.com'] },
           },
         },

@@ -27,7 +27,7 @@ describe('buildMetadata', () => {
             'set-name': 'nic0',
             dhcp4: false,
             addresses: ['192.168.1.100/24'],
-            routes: [{ to: 'default', via: '192.168.1.1' }],
+            routes: [{ to: '0.0.0.0/0', via: '192.168.1.1' }],
             nameservers: { addresses: ['192.168.1.53', '1.1.1.1'], search: ['example.com'] },
           },
         },
@@ -58,7 +58,7 @@ describe('buildMetadata', () => {
       dhcp4: false,
       dhcp6: false,
       addresses: ['2001:db8::10/64'],
-      routes: [{ to: 'default', via: '2001:db8::1' }],
+      routes: [{ to: '::/0', via: '2001:db8::1' }],
       nameservers: { addresses: ['2001:4860:4860::8888'] },
     });
   });
@@ -81,7 +81,8 @@ describe('renderMetadata', () => {
       buildMetadata(IDENTITY, { mac: '00:50:56:12:34:56', ipCidr: '192.168.1.100/24', gateway: '192.168.1.1' }),
     );
     expect(text).toContain('macaddress: "00:50:56:12:34:56"');
-    expect(text).toContain('to: default');
+    expect(text).toContain('to: 0.0.0.0/0');
+    expect(text).not.toContain('default');
     expect(text).not.toContain('gateway4');
     expect(text.startsWith('instance-id: 564d1a2b-0000-4000-8000-000000000001\n')).toBe(true);
     // As PyYAML (YAML 1.1) reads it: an unquoted all-digit MAC would be a sexagesimal integer.
@@ -125,7 +126,7 @@ describe('validation', () => {
     expect(error.exitCode).toBe(2);
     // /23 includes 192.168.0.0-192.168.1.255
     expect(buildNetworkConfig({ mac: MAC, ipCidr: '192.168.1.100/23', gateway: '192.168.0.1' }).ethernets['nic0']?.routes).toEqual([
-      { to: 'default', via: '192.168.0.1' },
+      { to: '0.0.0.0/0', via: '192.168.0.1' },
     ]);
     expectInvalid(() => buildNetworkConfig({ mac: MAC, ipCidr: '2001:db8::10/64', gateway: '2001:db9::1' }), '--gateway');
   });

@@ -1,8 +1,22 @@
 import { YAML11_SCHEMA, load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { buildCloudConfig, buildUserData, mergeCloudConfig, retargetUserData } from '../../src/cloudinit/index.js';
+import {
+  READY_PER_BOOT_PATH,
+  READY_PER_BOOT_SCRIPT,
+  READY_RUNCMD,
+  buildCloudConfig,
+  buildUserData,
+  isMimeMessage,
+  mergeCloudConfig,
+  parseMultipart,
+  readyPartContent,
+  retargetUserData,
+} from '../../src/cloudinit/index.js';
 import { expectInvalid } from '../support/errors.js';
 
+/** What ends every document ceso writes: the ready report (src/cloudinit/ready.ts). */
+const PER_BOOT = { path: READY_PER_BOOT_PATH, permissions: '0755', owner: 'root:root', content: READY_PER_BOOT_SCRIPT };
+const READY = { runcmd: [READY_RUNCMD], write_files: [PER_BOOT] };
 
 
 function parse(userdata: string): Record<string, unknown> {
@@ -25,6 +39,7 @@ describe('buildUserData', () => {
         'default',
         { name: 'ubuntu', sudo: 'ALL=(ALL) NOPASSWD:ALL', shell: '/bin/bash', ssh_authorized_keys: [ED25519, ECDSA] },
       ],
+      ...READY,
     });
   });
 
@@ -33,6 +48,7 @@ describe('buildUserData', () => {
       hostname: 'db',
       manage_etc_hosts: true,
       users: [{ name: 'ops', sudo: 'ALL=(ALL) NOPASSWD:ALL', shell: '/bin/bash', ssh_authorized_keys: [ED25519] }],
+      ...READY,
     });
     expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], user: 'Root!' }), '--user');
   });
@@ -68,7 +84,7 @@ describe('--user-data merge', () => {
     const doc = parse(buildUserData(IDENTITY, { sshKeys: [ED25519], extraUserData: extra }));
     expect(doc['manage_etc_hosts']).toBe(false);
     expect(doc['packages']).toEqual(['nginx', 'jq']);
-    expect(doc['runcmd']).toEqual(['systemctl enable --now nginx']);
+    expect(doc['runcmd']).toEqual(['systemctl enable --now nginx', READY_RUNCMD]);
     expect(doc['users']).toEqual([
       'default',
       {
@@ -87,6 +103,7 @@ describe('--user-data merge', () => {
     const text = buildUserData(IDENTITY, { sshKeys: [], extraUserData: extra });
     expect(text).toContain("permissions: '0644'");
     expect((parse(text)['write_files'] as Array<Record<string, unknown>>)[0]?.['permissions']).toBe('0644');
+    expect((parse(text)['write_files'] as Array<Record<string, unknown>>).map((file) => file['path'])).toEqual(['/etc/motd', READY_PER_BOOT_PATH]);
   });
 
   it('accepts the comma-string and mapping forms of users, and an empty #cloud-config', () => {
@@ -114,16 +131,18 @@ describe('--user-data merge', () => {
     expect(Object.getPrototypeOf(doc)).toBe(Object.prototype);
   });
 
-  it('refuses user data without the #cloud-config header, naming --user-data', () => {
-    const error = expectInvalid(
-      () => buildUserData(IDENTITY, { sshKeys: [], extraUserData: '#!/bin/sh\necho hi\n' }),
-      "--user-data must start with a '#cloud-config' line",
-    );
-    expect(error.hint).toMatch(/runcmd/);
-    expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: 'packages: [nginx]\n' }), '--user-data');
-    expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: '#cloud-configx\na: 1\n' }), '--user-data');
+  it('keeps the ready report last, once, even when the user data runs it itself', () => {
+    const doc = parse(buildUserData(IDENTITY, { sshKeys: [], extraUserData: `#cloud-config\nruncmd:\n  - '${READY_RUNCMD}'\n  - [echo, last]\n` }));
+    expect(doc['runcmd']).toEqual([['echo', 'last'], READY_RUNCMD]);
+    expect(parse(buildUserData(IDENTITY, { sshKeys: [], extraUserData: '#cloud-config\nruncmd: echo single\n' }))['runcmd']).toEqual(['echo single', READY_RUNCMD]);
   });
 
+  it('refuses user data cloud-init would ignore, naming --user-data and what it accepts', () => {
+    const error = expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: 'packages: [nginx]\n' }), "--user-data starts with 'packages: [nginx]'");
+    expect(error.hint).toMatch(/#cloud-config.*#!.*#include.*MIME/);
+    expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: '#cloud-configx\na: 1\n' }), '--user-data');
+    expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: '  \n' }), '--user-data is empty');
+  });
   it('refuses user data that is not a YAML mapping', () => {
     expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: '#cloud-config\npackages: [nginx\n' }), /--user-data is not valid YAML/);
     expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: '#cloud-config\n- a\n- b\n' }), /--user-data must be a YAML mapping.*list/);
@@ -168,7 +187,7 @@ describe('retargetUserData (vm clone keeping the source user data)', () => {
     expect(clone['fqdn']).toBe('web-02.lab.example.com');
     expect(clone['users']).toEqual(original['users']);
     expect(clone['packages']).toEqual(['nginx']);
-    expect(clone['write_files']).toEqual([{ path: '/etc/x', content: 'x', permissions: '0600' }]);
+    expect(clone['write_files']).toEqual([{ path: '/etc/x', content: 'x', permissions: '0600' }, PER_BOOT]);
     expect(Object.keys(clone)).toEqual(Object.keys(original));
   });
 
@@ -178,10 +197,100 @@ describe('retargetUserData (vm clone keeping the source user data)', () => {
     expect(clone).not.toHaveProperty('fqdn');
   });
 
-  it('returns other part types unchanged and refuses broken cloud-config', () => {
+  it('keeps other part types, adds the ready report, and refuses broken cloud-config', () => {
     const script = '#!/bin/sh\nhostname old\n';
-    expect(retargetUserData(script, { instanceId: 'i', hostname: 'new' })).toBe(script);
+    const parts = parseMultipart(retargetUserData(script, { instanceId: 'i', hostname: 'new' }));
+    expect(parts.map((part) => [part.type, part.content])).toEqual([
+      ['text/x-shellscript', '#!/bin/sh\nhostname old\n'],
+      ['text/cloud-config', readyPartContent()],
+    ]);
     const error = expectInvalid(() => retargetUserData('#cloud-config\na: [\n', { instanceId: 'i', hostname: 'new' }), "source VM's user data");
     expect(error.hint).toMatch(/--ssh-key or --user-data/);
+  });
+});
+
+describe("user data of other kinds: a MIME multipart after ceso's cloud-config", () => {
+  const build = (extraUserData: string): ReturnType<typeof parseMultipart> => {
+    const text = buildUserData(IDENTITY, { sshKeys: [ED25519], extraUserData });
+    expect(isMimeMessage(text)).toBe(true);
+    return parseMultipart(text);
+  };
+
+  it("sends a shell script as text/x-shellscript between ceso's cloud-config and the ready report", () => {
+    const parts = build('#!/bin/bash\necho hello > /tmp/hello\n');
+    expect(parts.map((part) => part.type)).toEqual(['text/cloud-config', 'text/x-shellscript', 'text/cloud-config']);
+    expect(load(parts[0]!.content, { schema: YAML11_SCHEMA })).toMatchObject({ hostname: 'web-01', users: ['default', { name: 'ubuntu' }] });
+    expect(parts[0]!.content).not.toContain(READY_RUNCMD);
+    expect(parts[1]).toEqual({ type: 'text/x-shellscript', filename: 'part-002', content: '#!/bin/bash\necho hello > /tmp/hello\n' });
+    const ready = load(parts[2]!.content, { schema: YAML11_SCHEMA }) as Record<string, unknown>;
+    expect(ready['runcmd']).toEqual([READY_RUNCMD]);
+    expect(ready['merge_how']).toEqual([
+      { name: 'list', settings: ['append'] },
+      { name: 'dict', settings: ['no_replace', 'recurse_list'] },
+    ]);
+  });
+
+  it('types #include, #cloud-boothook and jinja parts as cloud-init does', () => {
+    expect(build('#include\nhttp://127.0.0.1/a.yaml\n')[1]?.type).toBe('text/x-include-url');
+    expect(build('#include-once\nhttp://127.0.0.1/a.yaml\n')[1]?.type).toBe('text/x-include-once-url');
+    expect(build('#cloud-boothook\n#!/bin/sh\necho early\n')[1]?.type).toBe('text/cloud-boothook');
+    expect(build('## template: jinja\n#cloud-config\nhostname: {{ v1.local_hostname }}\n')[1]?.type).toBe('text/jinja2');
+  });
+
+  it("flattens the user's own MIME multipart, keeps its cloud-config parts as they are, and names scripts to run before runcmd", () => {
+    const mime = [
+      'Content-Type: multipart/mixed; boundary="XYZ"',
+      'MIME-Version: 1.0',
+      '',
+      '--XYZ',
+      'Content-Type: text/x-shellscript; charset="us-ascii"',
+      'Content-Disposition: attachment; filename="setup.sh"',
+      '',
+      '#!/bin/sh',
+      'echo setup',
+      '--XYZ',
+      'Content-Type: text/cloud-config',
+      'Content-Transfer-Encoding: base64',
+      '',
+      Buffer.from('#cloud-config\npackages: [jq]\n').toString('base64'),
+      '--XYZ--',
+      '',
+    ].join('\r\n');
+    const parts = build(mime);
+    expect(parts.map((part) => [part.type, part.filename])).toEqual([
+      ['text/cloud-config', undefined],
+      ['text/x-shellscript', 'part-002-setup.sh'],
+      ['text/cloud-config', undefined],
+      ['text/cloud-config', undefined],
+    ]);
+    expect(parts[2]!.content).toBe('#cloud-config\npackages: [jq]\n');
+  });
+
+  it('refuses a broken MIME message, naming what is wrong', () => {
+    expectInvalid(() => buildUserData(IDENTITY, { sshKeys: [], extraUserData: 'MIME-Version: 1.0\nContent-Type: multipart/mixed\n\nx\n' }), /without a boundary/);
+    expectInvalid(
+      () => buildUserData(IDENTITY, { sshKeys: [], extraUserData: 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/x-shellscript\n\n#!/bin/sh\n' }),
+      /does not end with --B--/,
+    );
+    expectInvalid(
+      () => buildUserData(IDENTITY, { sshKeys: [], extraUserData: 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n--B\n\nplain words\n--B--\n' }),
+      /part 1 of --user-data starts with 'plain words'/,
+    );
+  });
+
+  it('round-trips non-ASCII content through base64 parts', () => {
+    const parts = build('#!/bin/sh\necho "grüße"\n');
+    expect(parts[1]?.content).toBe('#!/bin/sh\necho "grüße"\n');
+  });
+
+  it('re-targets a clone: hostname in the cloud-config parts, ready report once and last', () => {
+    const source = buildUserData(IDENTITY, { sshKeys: [ED25519], extraUserData: '#!/bin/sh\necho hi\n' });
+    const parts = parseMultipart(retargetUserData(source, { instanceId: 'id-2', hostname: 'web-02' }));
+    expect(parts).toHaveLength(3);
+    const first = load(parts[0]!.content, { schema: YAML11_SCHEMA }) as Record<string, unknown>;
+    expect(first['hostname']).toBe('web-02');
+    expect(first).not.toHaveProperty('fqdn');
+    expect(parts[1]?.content).toBe('#!/bin/sh\necho hi\n');
+    expect(parts[2]?.content.trimEnd()).toBe(readyPartContent().trimEnd());
   });
 });
