@@ -53,11 +53,8 @@ export function buildNetworkConfig(request: NetworkRequest, domain?: string): Ne
     }
   }
 
-  if (dns.length > 0 || search.length > 0) {
-    ethernet.nameservers = {
-      ...(dns.length > 0 ? { addresses: dns } : {}),
-      ...(search.length > 0 ? { search } : {}),
-    };
-  }
+  // Search domains only with servers: cloud-init's parser refuses a nameservers entry without
+  // addresses ("Command missing {'address'}") and drops it; without servers they serve nothing.
+  if (dns.length > 0) ethernet.nameservers = { addresses: dns, ...(search.length > 0 ? { search } : {}) };
   return { version: 2, ethernets: { [NIC_NAME]: ethernet } };
 }
