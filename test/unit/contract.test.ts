@@ -88,8 +88,19 @@ describe('the contract accepts real results', () => {
 
   it('vm info, create, clone: VM details (nested snapshots) with via', () => {
     expect(verdict('vm info', stamp({ ...details, via: 'api' }))).toBe(true);
-    expect(verdict('vm create', stamp({ ...details, via: 'ssh', durationMs: 5120 }))).toBe(true);
-    expect(verdict('vm clone', stamp({ ...details, via: 'api', durationMs: 0 }))).toBe(true);
+    expect(verdict('vm create', stamp({ ...details, via: 'ssh', durationMs: 5120, ready: null, waitedMs: null }))).toBe(true);
+    expect(verdict('vm create', stamp({ ...details, via: 'api', durationMs: 5120, ready: true, waitedMs: 30_250 }))).toBe(true);
+    expect(verdict('vm clone', stamp({ ...details, via: 'api', durationMs: 0, ready: false, waitedMs: 12 }))).toBe(true);
+    // the wait fields are never omitted
+    expect(verdict('vm create', stamp({ ...details, via: 'ssh', durationMs: 5120 }))).toBe(false);
+  });
+
+  it('vm ip: the guest’s address and readiness, nulls when unknown', () => {
+    const ip = { name: 'web1', id: 'vm-42', ip: '192.168.1.100', ready: true, waitedMs: 4100, powerState: 'poweredOn', toolsStatus: 'guestToolsRunning', via: 'api' };
+    expect(verdict('vm ip', stamp(ip))).toBe(true);
+    expect(verdict('vm ip', stamp({ ...ip, ip: null, ready: null, waitedMs: null, powerState: null, toolsStatus: null, via: 'ssh' }))).toBe(true);
+    expect(verdict('vm ip', stamp(without(ip, 'ready')))).toBe(false);
+    expect(verdict('vm ip', stamp({ ...ip, extra: 1 }))).toBe(false);
   });
 
   it('every mutation: a dry run, with or without review', () => {
@@ -101,7 +112,7 @@ describe('the contract accepts real results', () => {
 
   it('vm delete, vm power, vm reap outcomes', () => {
     expect(verdict('vm delete', stamp({ name: 'web1', id: '42', deleted: true, removed: ['[datastore1] web1/web1.vmx', '[datastore1] web1'], via: 'api', durationMs: 12 }))).toBe(true);
-    const power = { name: 'web1', id: '42', action: 'off', previousState: 'poweredOn', powerState: 'poweredOff', status: 'stopped', changed: true, message: 'web1 powered off', via: 'api', durationMs: 3 };
+    const power = { name: 'web1', id: '42', action: 'off', previousState: 'poweredOn', powerState: 'poweredOff', status: 'stopped', changed: true, message: 'web1 powered off', via: 'api', durationMs: 3, ip: null, ready: null, waitedMs: null };
     expect(verdict('vm power', stamp(power))).toBe(true);
     expect(verdict('vm power', stamp({ ...power, previousState: null, powerState: null, status: null }))).toBe(true);
     const reap = { dryRun: false, checked: 3, reaped: [{ name: 'a', id: '1', expiresAt: '2020-01-01T00:00:00.000Z', deleted: true, error: null }, { name: 'b', id: '2', expiresAt: '2020-01-01T00:00:00.000Z', deleted: false, error: { code: 'TASK_FAILED', message: 'x' } }], plans: [], via: 'api' };

@@ -1,13 +1,14 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { changeFlags, guestFlags, provisionFlags, resourceFlags } from '../../cli/flags.js';
+import { changeFlags, guestFlags, provisionFlags, resourceFlags, waitFlags } from '../../cli/flags.js';
 import { renderVm } from '../../cli/render.js';
 import type { DryRunResult } from '../../core/operations.js';
+import { announceWait, waitAfterChange, waitRequestFrom, type WaitFields } from '../../core/readiness.js';
 import { cloneRequestFrom } from '../../core/requests.js';
 import { planCloneVm } from '../../core/services.js';
 import type { Via, VmDetails } from '../../core/vm.js';
 
-export type VmCloneResult = DryRunResult | (VmDetails & { via: Via; durationMs: number });
+export type VmCloneResult = DryRunResult | (VmDetails & { via: Via; durationMs: number } & Omit<WaitFields, 'ip'>);
 
 export default class VmClone extends BaseCommand<typeof VmClone> {
   static override summary = 'Cold-clone a powered-off VM, with a new identity and optionally a new IP';
@@ -30,6 +31,7 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
     ...resourceFlags,
     ...guestFlags,
     ...provisionFlags,
+    ...waitFlags,
     ...changeFlags,
   };
 
@@ -38,11 +40,16 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
   async run(): Promise<VmCloneResult> {
     const source = { name: this.args.source, ...(this.flags['source-id'] === undefined ? {} : { id: this.flags['source-id'] }) };
     const request = cloneRequestFrom(source, this.args.name, this.flags, this.target().defaults);
+    const wait = waitRequestFrom(this.flags, { powersOn: request.powerOn, why: '--no-power-on leaves it off', ipCidr: request.guest.ipCidr });
     return this.withVmLock([this.args.source, this.args.name], () => this.withServices(async (services) => {
       const result = await this.runMutation(await planCloneVm(services, request), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
-      this.print(renderVm(result));
-      return { ...result, via: services.backend.via };
+      const via = services.backend.via;
+      if (wait !== undefined) announceWait(result.name, wait, this.jsonEnabled());
+      const waited = await waitAfterChange(services.backend, { name: result.name, id: result.id }, wait);
+      const vm = { ...result, ip: waited.ip ?? result.ip, ready: waited.ready, waitedMs: waited.waitedMs, via };
+      this.print(renderVm(vm));
+      return vm;
     }));
   }
 }

@@ -1,13 +1,14 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { changeFlags, guestFlags, provisionFlags, resourceFlags } from '../../cli/flags.js';
+import { changeFlags, guestFlags, provisionFlags, resourceFlags, waitFlags } from '../../cli/flags.js';
 import { renderVm } from '../../cli/render.js';
 import type { DryRunResult } from '../../core/operations.js';
+import { announceWait, waitAfterChange, waitRequestFrom, type WaitFields } from '../../core/readiness.js';
 import { createRequestFrom } from '../../core/requests.js';
 import { planCreateVm } from '../../core/services.js';
 import type { Via, VmDetails } from '../../core/vm.js';
 
-export type VmCreateResult = DryRunResult | (VmDetails & { via: Via; durationMs: number });
+export type VmCreateResult = DryRunResult | (VmDetails & { via: Via; durationMs: number } & Omit<WaitFields, 'ip'>);
 
 export default class VmCreate extends BaseCommand<typeof VmCreate> {
   static override summary = 'Create an Ubuntu VM from a template, configured by cloud-init';
@@ -19,6 +20,7 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
     '<%= config.bin %> vm create web1 --ip 192.168.1.100/24 --gateway 192.168.1.1 --dns 1.1.1.1 --ssh-key @~/.ssh/id_ed25519.pub',
     '<%= config.bin %> vm create web1 --template ubuntu-24.04-template --cpu 4 --memory 8 --disk 80 --dry-run',
     '<%= config.bin %> vm create ci-runner-7 --ttl 2h --json',
+    '<%= config.bin %> vm create web2 --ip 192.168.1.101/24 --gateway 192.168.1.1 --wait ready --json',
   ];
 
   static override args = {
@@ -30,6 +32,7 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
     ...resourceFlags,
     ...guestFlags,
     ...provisionFlags,
+    ...waitFlags,
     ...changeFlags,
   };
 
@@ -38,11 +41,16 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
   async run(): Promise<VmCreateResult> {
     const target = this.target();
     const { request, diskFromDefaults } = createRequestFrom(this.args.name, this.flags, target.defaults);
+    const wait = waitRequestFrom(this.flags, { powersOn: request.powerOn, why: '--no-power-on leaves it off', ipCidr: request.guest.ipCidr });
     return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const result = await this.runMutation(await planCreateVm(services, request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
-      this.print(renderVm(result));
-      return { ...result, via: services.backend.via };
+      const via = services.backend.via;
+      if (wait !== undefined) announceWait(result.name, wait, this.jsonEnabled());
+      const waited = await waitAfterChange(services.backend, { name: result.name, id: result.id }, wait);
+      const vm = { ...result, ip: waited.ip ?? result.ip, ready: waited.ready, waitedMs: waited.waitedMs, via };
+      this.print(renderVm(vm));
+      return vm;
     }));
   }
 }
