@@ -122,8 +122,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
           logger().info({ step: index, of: total }, description);
           if (showProgress) process.stderr.write(`[${index}/${total}] ${description}\n`);
         },
-        onProgress: (_step, percent) => {
-          if (showProgress) process.stderr.write(`\r      ${percent}%`);
+        onProgress: (_step, percent, detail) => {
+          if (showProgress) process.stderr.write(`\r      ${percent}%${detail === undefined ? '' : `  ${detail}`}\x1b[K`);
         },
       });
       if (options.dryRun) this.print(renderPlanText((result as DryRunResult).plan));

@@ -31,3 +31,14 @@ export const provisionFlags = {
   'no-power-on': Flags.boolean({ description: 'Leave the new VM powered off' }),
   ttl: Flags.string({ description: 'Expiry recorded on the VM as ceso.expiresAt, e.g. 2h, 7d' }),
 };
+
+/** `--wait ip|ready` and its bound: create, clone, power on, vm ip (core/readiness.ts). */
+export const waitFlags = {
+  wait: Flags.option({
+    options: ['ip', 'ready'] as const,
+    description:
+      'Wait until the guest reports its IPv4 address (the --ip one, when given) through VMware Tools (ip), ' +
+      'or also until cloud-init has finished the user data (ready); a wait that runs out is exit 8 TIMEOUT and keeps the VM',
+  })(),
+  'wait-timeout': Flags.integer({ description: 'Seconds --wait waits at most', default: 600, min: 1 }),
+};

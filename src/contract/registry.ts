@@ -9,7 +9,7 @@ import * as z from 'zod/mini';
 import type { CesoError, ErrorCode } from '../core/errors.js';
 import type { PowerAction } from '../core/requests.js';
 import type { RenderedPlan } from '../core/plan.js';
-import type { DeleteOutcome, PowerOutcome } from '../core/backend.js';
+import type { DeleteOutcome, GuestWaitOutcome, PowerOutcome } from '../core/backend.js';
 import type { PowerState, Via, VmDetails, VmStatus, VmSummary } from '../core/vm.js';
 import type { VmListResult } from '../commands/vm/list.js';
 import type { VmInfoResult } from '../commands/vm/info.js';
@@ -17,7 +17,11 @@ import type { VmCreateResult } from '../commands/vm/create.js';
 import type { VmCloneResult } from '../commands/vm/clone.js';
 import type { VmDeleteResult } from '../commands/vm/delete.js';
 import type { VmPowerResult } from '../commands/vm/power.js';
+import type { VmIpResult } from '../commands/vm/ip.js';
 import type { VmReapResult } from '../commands/vm/reap.js';
+import type { TemplateImportResult } from '../commands/template/import.js';
+import type { TemplateListResult } from '../commands/template/list.js';
+import type { TemplateInfo } from '../core/templates.js';
 import type { AuditResult } from '../commands/audit.js';
 import type { HostTrustResult } from '../commands/host/trust.js';
 import type { ConfigInitResult } from '../commands/config/init.js';
@@ -57,7 +61,10 @@ export const CONTRACT = {
   'vm clone': command<VmCloneResult>()({ summary: 'The clone, or the plan of a --dry-run', result: s.vmCloneResult }),
   'vm delete': command<VmDeleteResult>()({ summary: 'What was removed, or the plan of a --dry-run', result: s.vmDeleteResult }),
   'vm power': command<VmPowerResult>()({ summary: 'The power change, or the plan of a --dry-run', result: s.vmPowerResult }),
+  'vm ip': command<VmIpResult>()({ summary: 'The address and readiness the guest reports: now, or once --wait ip|ready is met', result: s.vmIpResult }),
   'vm reap': command<VmReapResult>()({ summary: 'The expired managed VMs deleted (or, on a --dry-run, their plans)', result: s.vmReapResult }),
+  'template import': command<TemplateImportResult>()({ summary: 'The template imported (as vm info, plus bytesUploaded and dropped), or the plan of a --dry-run', result: s.templateImportResult }),
+  'template list': command<TemplateListResult>()({ summary: 'The VMs that can serve as templates, fit or not, with the reasons', result: s.templateListResult }),
   // audit needs no host, so BaseCommand adds no mode: each record carries the mode it ran under.
   audit: command<AuditResult>()({ summary: 'The audit trail, oldest first', result: s.auditResult, mode: false }),
   'host trust': command<HostTrustResult>()({ summary: 'The host’s certificate thumbprints and SSH host key, and whether they are pinned', result: s.hostTrustResult }),
@@ -96,6 +103,8 @@ export type ContractAssertions = [
   Assert<Same<RenderedPlan, z.output<typeof s.renderedPlanSchema>>>,
   Assert<Same<DeleteOutcome, z.output<typeof s.deleteOutcomeSchema>>>,
   Assert<Same<PowerOutcome, z.output<typeof s.powerOutcomeSchema>>>,
+  Assert<Same<TemplateInfo, z.output<typeof s.templateInfoSchema>>>,
+  Assert<Same<GuestWaitOutcome, z.output<typeof s.guestWaitOutcomeSchema>>>,
   Assert<Same<PowerAction, z.output<typeof s.powerActionSchema>>>,
   Assert<Same<PowerState, z.output<typeof s.powerStateSchema>>>,
   Assert<Same<VmStatus, z.output<typeof s.vmStatusSchema>>>,

@@ -145,14 +145,66 @@ export const powerOutcomeSchema = z.strictObject({
 /** A change that ran: its outcome, the path that served it and how long it took. */
 const ran = <S extends z.ZodMiniObject>(outcome: S) => z.extend(outcome, { via: viaSchema, durationMs: durationSchema });
 
+// --- Waiting for the guest (--wait ip|ready, vm ip) ------------------------------------------
+
+const guestIpSchema = described(
+  z.nullable(z.string()),
+  'The IPv4 address (or the VM’s static address) the guest reports on the VM’s first NIC through VMware Tools; null until it reports one',
+);
+const waitedShape = {
+  ready: described(
+    z.nullable(z.boolean()),
+    'Whether cloud-init has reported ceso’s ready marker (guestinfo.ceso.ready) for this instance; null when not asked (no --wait) or not knowable (no ceso metadata)',
+  ),
+  waitedMs: described(z.nullable(count()), 'How long ceso waited for the guest, in milliseconds; null without --wait'),
+};
+
+export const guestWaitOutcomeSchema = z.strictObject({
+  name: z.string(),
+  id: described(z.string(), 'The managed object id (the vmid on a standalone host)'),
+  ip: guestIpSchema,
+  ...waitedShape,
+  powerState: z.nullable(powerStateSchema),
+  toolsStatus: described(z.nullable(z.string()), 'guest.toolsRunningStatus: guestToolsRunning, guestToolsNotRunning or guestToolsExecutingScripts'),
+});
+
 // --- Command results (what each command's run() returns; `mode` is added on output) ---------
 
 export const vmListResult = z.array(z.extend(vmSummarySchema, { via: viaSchema }));
 export const vmInfoResult = z.extend(vmDetailsSchema, { via: viaSchema });
-export const vmCreateResult = z.union([dryRunSchema, ran(vmDetailsSchema)]);
-export const vmCloneResult = z.union([dryRunSchema, ran(vmDetailsSchema)]);
+export const vmCreateResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), waitedShape)]);
+export const vmCloneResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), waitedShape)]);
 export const vmDeleteResult = z.union([dryRunSchema, ran(deleteOutcomeSchema)]);
-export const vmPowerResult = z.union([dryRunSchema, ran(powerOutcomeSchema)]);
+export const vmPowerResult = z.union([dryRunSchema, z.extend(ran(powerOutcomeSchema), { ip: described(z.nullable(z.string()), 'With --wait: the address the guest reports (see vm ip); null without --wait'), ...waitedShape })]);
+export const vmIpResult = z.extend(guestWaitOutcomeSchema, { via: viaSchema });
+
+// --- Templates -------------------------------------------------------------------------------
+
+export const templateInfoSchema = z.strictObject({
+  name: z.string(),
+  id: described(z.string(), 'The managed object id (the vmid on a standalone host)'),
+  guestId: z.nullable(z.string()),
+  disks: z.array(vmDiskSchema),
+  importedFrom: described(z.nullable(z.string()), 'ceso.importedFrom: the source ceso imported it from'),
+  fit: described(z.boolean(), 'Whether vm create --template NAME can use it now'),
+  unfitReasons: described(z.array(z.string()), 'Why not (e.g. "powered on: a template must be powered off", "no disk"); empty when fit'),
+});
+
+export const templateListResult = z.array(z.extend(templateInfoSchema, { via: viaSchema }));
+
+export const droppedItemSchema = z.strictObject({
+  name: described(z.string(), 'The OVF item’s ElementName, e.g. serial0'),
+  kind: described(z.string(), 'What it is, e.g. serial port'),
+  reason: described(z.string(), 'The host’s message (OvfUnsupportedType)'),
+});
+
+export const templateImportResult = z.union([
+  dryRunSchema,
+  z.extend(ran(vmDetailsSchema), {
+    bytesUploaded: described(count(), 'Bytes sent to the host over the NFC lease (the streamOptimized disks)'),
+    dropped: described(z.array(droppedItemSchema), 'OVF items the host refused and the template was made without'),
+  }),
+]);
 
 export const reapEntrySchema = z.strictObject({
   name: z.string(),

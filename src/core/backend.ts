@@ -1,5 +1,7 @@
 import type { Plan } from './plan.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from './requests.js';
+import type { ImportOutcome, ImportRequest } from './import.js';
+import type { TemplateInfo } from './templates.js';
 import type { PowerState, Via, VmDetails, VmSelector, VmStatus, VmSummary } from './vm.js';
 
 /** A planned change and how to read its outcome once the plan has run. */
@@ -7,6 +9,8 @@ export interface Mutation<R> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   plan: Plan<any>;
   finish: () => Promise<R>;
+  /** Releases what planning opened (a download the plan streams from), whether or not the plan ran. */
+  close?: () => Promise<void>;
 }
 
 export interface DeleteOutcome {
@@ -27,6 +31,50 @@ export interface PowerOutcome {
   message: string;
 }
 
+/** What `--wait` waits for: an address on the VM's NIC, or cloud-init's ready marker too. */
+export type GuestWaitUntil = 'ip' | 'ready';
+
+export interface GuestWaitOptions {
+  /** What to wait for; 'now' reads once and answers at once. */
+  until: GuestWaitUntil | 'now';
+  /** How long to wait (ignored for 'now'). */
+  timeoutMs: number;
+  /**
+   * The address (no prefix) the VM's first NIC must report: the --ip of the create or clone just
+   * made. Without it, the static address of the VM's guestinfo metadata network config, if any;
+   * else any IPv4 address counts.
+   */
+  expectedIp?: string;
+  /** Stops the wait (Ctrl-C): it fails with INTERRUPTED, the VM is left as it is. */
+  signal?: AbortSignal;
+  /**
+   * With 'now': fail as a wait for this would (INVALID_INPUT, NOT_SUPPORTED), whatever the power
+   * state: checked before powering a VM on to wait for it.
+   */
+  validate?: GuestWaitUntil;
+}
+
+/** What the host reported of the guest when the wait ended (or at once, for 'now'). */
+export interface GuestWaitOutcome {
+  name: string;
+  id: string;
+  /**
+   * The IPv4 address (or the expected address) the guest reports on the VM's first NIC, matched
+   * by MAC in guest.net; null until it reports one (and, with a static address, that one).
+   */
+  ip: string | null;
+  /**
+   * Whether cloud-init has reported ceso's ready marker for this instance; null when it cannot
+   * be known (no ceso metadata, or a host that shows no guest-set keys).
+   */
+  ready: boolean | null;
+  /** How long ceso waited, in milliseconds; null for 'now'. */
+  waitedMs: number | null;
+  powerState: PowerState | null;
+  /** guest.toolsRunningStatus: guestToolsRunning, guestToolsNotRunning, guestToolsExecutingScripts. */
+  toolsStatus: string | null;
+}
+
 /**
  * What a host can do for ceso, whichever path serves it. The API path (src/esxi) and the SSH
  * path (src/ssh) implement it with the same result shapes; commands never know which ran.
@@ -40,5 +88,15 @@ export interface HostBackend {
   planClone(request: CloneRequest): Promise<Mutation<VmDetails>>;
   planDelete(request: DeleteRequest): Promise<Mutation<DeleteOutcome> & { target: VmDetails }>;
   planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>>;
+  /** The VMs that can serve as templates (see core/templates.ts), fit or not, with the reasons. */
+  listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]>;
+  /** An OVA/OVF imported as a template (the API path only; SSH answers NOT_SUPPORTED). */
+  planImport(request: ImportRequest): Promise<Mutation<ImportOutcome>>;
+  /**
+   * Reads the guest's address and readiness, or waits until it reports them (reads only, never a
+   * change). A VM that is not powered on fails with INVALID_POWER_STATE (at once, or when it stops
+   * during the wait); a wait that runs out fails with TIMEOUT naming what was last seen.
+   */
+  waitForGuest(selector: VmSelector, options: GuestWaitOptions): Promise<GuestWaitOutcome>;
   close(): Promise<void>;
 }

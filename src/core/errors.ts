@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   LOCKED: { exit: EXIT.CONFLICT, summary: 'Another ceso process holds the VM' },
 
   HOST_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The host did not answer' },
+  SOURCE_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The web server of a package URL did not answer or failed' },
   TLS_UNTRUSTED: { exit: EXIT.UNREACHABLE, summary: "The host's certificate is not trusted" },
   SSH_HOST_KEY_UNTRUSTED: { exit: EXIT.UNREACHABLE, summary: "The host's SSH key is unknown or changed" },
 

@@ -8,10 +8,12 @@
  * switch; a plan the API built keeps its API steps and is executed by the API. Once switched,
  * the rest of the invocation stays on SSH. `via` tells which path served the last call.
  */
-import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from './backend.js';
+import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from './backend.js';
 import { CesoError, isCesoError } from './errors.js';
 import { logger } from './log.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from './requests.js';
+import type { ImportOutcome, ImportRequest } from './import.js';
+import type { TemplateInfo } from './templates.js';
 import type { Via, VmDetails, VmSelector, VmSummary } from './vm.js';
 
 // An unknown or changed SSH host key is not "unusable": it may be an impostor, and keeps its own code.
@@ -98,6 +100,23 @@ export class FallbackBackend implements HostBackend {
 
   planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
     return this.attempt('vm power', (backend) => backend.planPower(request));
+  }
+
+  listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {
+    return this.attempt('template list', (backend) => backend.listTemplates(options));
+  }
+
+  planImport(request: ImportRequest): Promise<Mutation<ImportOutcome>> {
+    return this.attempt('template import', (backend) => backend.planImport(request));
+  }
+
+  /** Reads only, so it may switch; a wait that switches goes on over SSH for the time that is left. */
+  waitForGuest(selector: VmSelector, options: GuestWaitOptions): Promise<GuestWaitOutcome> {
+    const started = Date.now();
+    return this.attempt('the guest wait', async (backend) => {
+      const outcome = await backend.waitForGuest(selector, { ...options, timeoutMs: Math.max(0, options.timeoutMs - (Date.now() - started)) });
+      return outcome.waitedMs === null ? outcome : { ...outcome, waitedMs: Date.now() - started };
+    });
   }
 
   async close(): Promise<void> {

@@ -15,10 +15,14 @@ export interface PerformOptions extends ExecuteOptions {
 /** Plan, then act: a dry run renders the plan; otherwise the plan runs (undoing itself on failure). */
 export async function perform<R>(mutation: Mutation<R>, options: PerformOptions): Promise<DryRunResult | (R & { durationMs: number })> {
   const started = performance.now();
-  const rendered = renderPlan(mutation.plan);
-  if (options.dryRun) return { dryRun: true, plan: rendered };
-  await options.confirm?.(rendered);
-  await executePlan(mutation.plan, options);
-  const result = await mutation.finish();
-  return { ...result, durationMs: Math.round(performance.now() - started) };
+  try {
+    const rendered = renderPlan(mutation.plan);
+    if (options.dryRun) return { dryRun: true, plan: rendered };
+    await options.confirm?.(rendered);
+    await executePlan(mutation.plan, options);
+    const result = await mutation.finish();
+    return { ...result, durationMs: Math.round(performance.now() - started) };
+  } finally {
+    await mutation.close?.();
+  }
 }

@@ -11,7 +11,8 @@ export interface PlanStep<S> {
   id: string;
   description: string;
   action: StepAction;
-  run: (state: S, progress: (percent: number) => void) => Promise<void>;
+  /** `signal` aborts a long step (an upload) on Ctrl-C; `detail` is a progress line (bytes, rate, ETA). */
+  run: (state: S, progress: (percent: number, detail?: string) => void, signal?: AbortSignal) => Promise<void>;
   /** Registered once the step has run: how to take back what it made. */
   undo?: { description: string; run: (state: S) => Promise<void> };
 }
@@ -51,7 +52,7 @@ export function renderPlan<S>(plan: Plan<S>): RenderedPlan {
 export interface ExecuteOptions {
   signal?: AbortSignal;
   onStep?: (index: number, total: number, description: string) => void;
-  onProgress?: (stepId: string, percent: number) => void;
+  onProgress?: (stepId: string, percent: number, detail?: string) => void;
 }
 
 /**
@@ -65,7 +66,7 @@ export async function executePlan<S>(plan: Plan<S>, options: ExecuteOptions = {}
     for (const [index, step] of plan.steps.entries()) {
       throwIfAborted(options.signal, step.description);
       options.onStep?.(index + 1, plan.steps.length, step.description);
-      await step.run(plan.state, (percent) => options.onProgress?.(step.id, percent));
+      await step.run(plan.state, (percent, detail) => options.onProgress?.(step.id, percent, detail), options.signal);
       if (step.undo !== undefined) undoStack.push(step.undo);
     }
     return plan.state;

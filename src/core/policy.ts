@@ -34,6 +34,15 @@ export class Policy {
     }
   }
 
+  /**
+   * Importing a template makes a VM that is not managed (agents could neither use it without an
+   * operator's allowedTemplates nor delete it): restricted mode leaves imports to operators.
+   */
+  checkImport(): void {
+    if (!this.restricted) return;
+    deny('templateImport', 'template import', 'restricted mode does not import templates', 'Ask an operator to import the template (standard mode), then use it with vm create --template');
+  }
+
   /** Name prefix, allowed templates, size limits, user data and TTL for a new VM. */
   async checkProvision(backend: HostBackend, request: CreateRequest | CloneRequest, now = new Date()): Promise<void> {
     if (!this.restricted) return;

@@ -1,3 +1,4 @@
+import type { ImportRequest } from './import.js';
 import { readFileSync } from 'node:fs';
 import { normalizeDomain, normalizeHostname, parseCidr, parseIp, validateGateway, validateSshPublicKey } from '../cloudinit/validate.js';
 import { invalidInput } from './errors.js';
@@ -244,4 +245,16 @@ export function cloneRequestFrom(
     powerOn: flags['no-power-on'] !== true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
   };
+}
+
+/** Validates `template import` before anything is read or asked of the host. */
+export function importRequestFrom(source: string, flags: { name: string; datastore?: string | undefined; network?: string | undefined }, defaults: Partial<DefaultsConfig>): ImportRequest {
+  validateVmName(flags.name, 'the template name (--name)');
+  if (source.trim() === '') throw invalidInput('the source is empty', 'Give an .ova or .ovf file, or an http(s):// URL of an .ova');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && !/^https?:\/\//i.test(source)) {
+    throw invalidInput(`unsupported source ${source.replace(/\/\/[^/@]*@/, '//')}: only http(s):// URLs and local files`, 'Download the package first, or serve it over HTTP(S)');
+  }
+  const datastore = flags.datastore ?? defaults.datastore;
+  const network = flags.network ?? defaults.network;
+  return { source, name: flags.name, ...(datastore === undefined ? {} : { datastore }), ...(network === undefined ? {} : { network }) };
 }

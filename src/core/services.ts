@@ -1,5 +1,7 @@
 import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from './backend.js';
 import { CesoError } from './errors.js';
+import type { ImportOutcome, ImportRequest } from './import.js';
+import type { TemplateInfo } from './templates.js';
 import { perform } from './operations.js';
 import type { RenderedPlan } from './plan.js';
 import type { Policy } from './policy.js';
@@ -34,6 +36,15 @@ export async function planDeleteVm({ backend, policy }: Services, request: Delet
 export async function planPowerVm({ backend, policy }: Services, request: PowerRequest): Promise<Mutation<PowerOutcome>> {
   await policy.checkManaged(backend, request.vm, 'power');
   return backend.planPower(request);
+}
+
+export async function planImportTemplate({ backend, policy }: Services, request: ImportRequest): Promise<Mutation<ImportOutcome>> {
+  policy.checkImport();
+  return backend.planImport(request);
+}
+
+export function listTemplates({ backend }: Services, options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {
+  return backend.listTemplates(options);
 }
 
 /** Managed VMs whose ceso.expiresAt has passed: the only ones `vm reap` may delete. */

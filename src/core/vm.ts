@@ -10,8 +10,11 @@ export const MARKER_PREFIX = 'ceso.';
 export const MARKERS = {
   managed: 'ceso.managed',
   createdAt: 'ceso.createdAt',
+  /** On a VM ceso made: the template it came from; on a template ceso imported: "true". */
   template: 'ceso.template',
   expiresAt: 'ceso.expiresAt',
+  /** On a template ceso imported: the source it came from (the file's name, or the URL without credentials or query). */
+  importedFrom: 'ceso.importedFrom',
 } as const;
 
 export interface VmSummary {

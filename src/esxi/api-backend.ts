@@ -1,6 +1,8 @@
-import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
+import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
 import { CesoError } from '../core/errors.js';
+import type { ImportOutcome, ImportRequest } from '../core/import.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from '../core/requests.js';
+import type { TemplateInfo } from '../core/templates.js';
 import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
 import type { ApiEndpoint } from '../config/resolve.js';
 import { VimClient } from './vim/client.js';
@@ -12,7 +14,11 @@ import { deleteMutation, powerMutation } from '../core/mutations.js';
 export class ApiBackend implements HostBackend {
   readonly via = 'api' as const;
 
-  constructor(readonly client: VimClient) {}
+  constructor(
+    readonly client: VimClient,
+    /** The HTTP call timeout, which bounds each WaitForUpdatesEx of a guest wait. */
+    private readonly callTimeoutMs = 30_000,
+  ) {}
 
   static open(endpoint: ApiEndpoint, sessionDirectory: string | undefined): ApiBackend {
     return new ApiBackend(
@@ -27,6 +33,7 @@ export class ApiBackend implements HostBackend {
         connectTimeoutMs: endpoint.connectTimeoutMs,
         ...(sessionDirectory === undefined ? {} : { sessionDirectory }),
       }),
+      endpoint.timeoutMs,
     );
   }
 
@@ -59,6 +66,21 @@ export class ApiBackend implements HostBackend {
   async planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
     const { planPower } = await import('./ops/lifecycle.js');
     return powerMutation(await planPower(this.client, request));
+  }
+
+  async listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {
+    const { listTemplates } = await import('./ops/templates.js');
+    return listTemplates(this.client, options);
+  }
+
+  async planImport(request: ImportRequest): Promise<Mutation<ImportOutcome>> {
+    const { planImport } = await import('./ops/import.js');
+    return planImport(this.client, request);
+  }
+
+  async waitForGuest(selector: VmSelector, options: GuestWaitOptions): Promise<GuestWaitOutcome> {
+    const { waitForGuest } = await import('./ops/guest-wait.js');
+    return waitForGuest(this.client, selector, options, { callTimeoutMs: this.callTimeoutMs });
   }
 
   private async created(state: ProvisionState): Promise<VmDetails> {

@@ -1,7 +1,9 @@
 /** The SSH path: every operation over one lazily opened SSH connection, with vim-cmd and vmkfstools. */
-import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
+import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
 import { CesoError } from '../core/errors.js';
+import type { ImportOutcome, ImportRequest } from '../core/import.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from '../core/requests.js';
+import type { TemplateInfo } from '../core/templates.js';
 import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
 import type { SshEndpoint } from '../config/resolve.js';
 import { SshConnection, type RemoteShell } from './connection.js';
@@ -53,6 +55,23 @@ export class SshBackend implements HostBackend {
 
   async planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>> {
     return powerMutation(await planPower(this.context, request));
+  }
+
+  async listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {
+    const { listTemplates } = await import('./ops/templates.js');
+    return listTemplates(this.context, options);
+  }
+
+  /** The NFC upload an import needs exists only in the API; vim-cmd has no import. */
+  async planImport(_request: ImportRequest): Promise<Mutation<ImportOutcome>> {
+    throw new CesoError('NOT_SUPPORTED', 'template import needs the vSphere API (an NFC lease for the disk upload); the SSH path cannot import', {
+      hint: 'Run it with --via api (or auto) once the API answers; over SSH only template list works',
+    });
+  }
+
+  async waitForGuest(selector: VmSelector, options: GuestWaitOptions): Promise<GuestWaitOutcome> {
+    const { waitForGuest } = await import('./ops/guest-wait.js');
+    return waitForGuest(this.context, selector, options);
   }
 
   private async created(state: SshProvisionState): Promise<VmDetails> {

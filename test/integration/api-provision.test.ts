@@ -74,7 +74,7 @@ for (const mode of ['esx', 'vpx'] as const) {
       expect(parsed.network.version).toBe(2);
       expect(nic?.match.macaddress).toBe(oracle.nics[0]?.mac.toLowerCase());
       expect(nic?.addresses).toEqual(['192.168.1.100/24']);
-      expect(nic?.routes).toEqual([{ to: 'default', via: '192.168.1.1' }]);
+      expect(nic?.routes).toEqual([{ to: '0.0.0.0/0', via: '192.168.1.1' }]);
       expect(nic?.nameservers?.addresses).toEqual(['1.1.1.1']);
       expect(JSON.stringify(parsed)).not.toContain('gateway4');
       const userdata = oracle.guestinfo.userdata;

@@ -136,6 +136,12 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     await check('vm info', [], 'INVALID_INPUT');
   });
 
+  it('template list (API): the default template, fit; invalid input', async () => {
+    const templates = await check('template list', [], 'success');
+    expect(templates).toEqual([expect.objectContaining({ name: sim.template, fit: true, unfitReasons: [], via: 'api', mode: 'standard' })]);
+    await check('template list', ['--bogus'], 'INVALID_INPUT');
+  });
+
   it('vm create (API): dry run, success, invalid input, conflict, missing template', async () => {
     await check('vm create', ['c-web', '--ssh-key', KEY, '--dry-run'], 'dryRun');
     const vm = await check('vm create', ['c-web', '--ip', '10.0.0.5/24', '--gateway', '10.0.0.1', '--ssh-key', KEY, '--ttl', '2h'], 'success');
@@ -144,6 +150,13 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     await check('vm create', ['c-web2', '--cpu', '0'], 'INVALID_INPUT');
     await check('vm create', ['c-web', '--ssh-key', KEY], 'VM_EXISTS');
     await check('vm create', ['c-web3', '--template', 'no-such-template', '--ssh-key', KEY], 'TEMPLATE_NOT_FOUND');
+  });
+
+  it('vm ip (API): now, --wait ip, a stopped VM, not found', async () => {
+    expect(await check('vm ip', ['c-web'], 'success')).toMatchObject({ name: 'c-web', via: 'api', waitedMs: null });
+    expect(await check('vm ip', ['c-web', '--wait', 'ip'], 'success')).toMatchObject({ ip: '10.0.0.5' });
+    await check('vm ip', ['no-such-vm'], 'VM_NOT_FOUND');
+    await check('vm ip', ['c-web', '--wait', 'soon'], 'INVALID_INPUT');
   });
 
   it('vm power (API): dry run, changes, already in state, wrong state, invalid action', async () => {
@@ -262,6 +275,7 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       expect(vms.every((vm) => vm.via === 'ssh' && vm.mode === 'standard')).toBe(true);
       for (const vm of vms) await ssh('vm info', [String(vm.name), '--id', String(vm.id)], 'success');
       await ssh('vm info', ['no-such-vm'], 'VM_NOT_FOUND');
+      expect((await ssh('template list', [], 'success')).every((template) => template.via === 'ssh')).toBe(true);
     });
 
     it('vm create, power, clone, delete: dry runs, successes and errors', async () => {
@@ -274,6 +288,8 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       await ssh('vm power', ['s-web', 'off', '--dry-run'], 'dryRun');
       expect(await ssh('vm power', ['s-web', 'off'], 'success')).toMatchObject({ via: 'ssh', powerState: 'poweredOff' });
       await ssh('vm power', ['s-web', 'reset'], 'INVALID_POWER_STATE');
+      expect(await ssh('vm ip', ['s-web'], 'success')).toMatchObject({ via: 'ssh', ip: null, powerState: 'poweredOff' });
+      await ssh('vm ip', ['s-web', '--wait', 'ip'], 'INVALID_POWER_STATE');
 
       await ssh('vm clone', ['s-web', 's-copy', '--dry-run'], 'dryRun');
       expect(await ssh('vm clone', ['s-web', 's-copy', '--no-power-on'], 'success')).toMatchObject({ via: 'ssh', name: 's-copy' });
@@ -291,7 +307,7 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       const kinds = seen.get(command) ?? new Set();
       for (const kind of ['success', 'error'] as const) if (!kinds.has(kind)) missing.push(`${command}: ${kind}`);
       if (['vm create', 'vm clone', 'vm delete', 'vm power', 'vm reap'].includes(command) && !kinds.has('dryRun')) missing.push(`${command}: dryRun`);
-      if (['vm list', 'vm info', 'vm create', 'vm clone', 'vm delete', 'vm power'].includes(command)) {
+      if (['vm list', 'vm info', 'vm create', 'vm clone', 'vm delete', 'vm power', 'template list'].includes(command)) {
         for (const via of ['api', 'ssh']) if (!viaSeen.get(command)?.has(via)) missing.push(`${command}: via ${via}`);
       }
     }

@@ -70,7 +70,12 @@ function decodeNode(node: unknown): Decoded {
     return new MoRef(referenceDecodeText(morefType), text === undefined ? '' : referenceDecodeText(String(text)));
   }
   const fields = Object.keys(record).filter((key) => !key.startsWith('@') && key !== '#text');
-  if (fields.length === 0) return text === undefined ? '' : referenceDecodeText(String(text));
+  if (fields.length === 0) {
+    const value = text === undefined ? '' : referenceDecodeText(String(text));
+    // an empty data object (a fault without fields) keeps its type; primitives are lowercase
+    if (value.trim() === '' && xsiType !== undefined && /^[A-Z]/.test(localName(xsiType))) return { _type: localName(xsiType) };
+    return value;
+  }
   const result: DecodedObject = {};
   if (xsiType !== undefined) result._type = localName(xsiType);
   for (const key of fields) {

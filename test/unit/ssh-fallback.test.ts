@@ -26,6 +26,10 @@ function fakeBackend(via: Via, behaviour: { error?: CesoError } = {}): HostBacke
     planClone: () => mutation('clone'),
     planDelete: async () => ({ ...(await mutation('delete')), target: vm }) as never,
     planPower: () => mutation('power') as never,
+    listTemplates: () => answer('listTemplates', []),
+    planImport: () => mutation('import') as never,
+    waitForGuest: (_selector, options) =>
+      answer('waitForGuest', { name: 'web1', id: vm.id, ip: '10.0.0.5', ready: null, waitedMs: options.until === 'now' ? null : 5, powerState: 'poweredOn', toolsStatus: 'guestToolsRunning' }),
     async close() {
       this.closed = true;
     },
@@ -110,5 +114,19 @@ describe('FallbackBackend', () => {
     expect(error.code).toBe('HOST_UNREACHABLE');
     expect(error.message).toContain('connection refused');
     expect(error.message).toContain('no SSH credentials');
+  });
+
+  it('passes a guest wait through, switching to SSH when the API is unreachable, with the time that is left', async () => {
+    const api = fakeBackend('api', { error: unreachable('ECONNREFUSED') });
+    const ssh = fakeBackend('ssh');
+    const wait = vi.spyOn(ssh, 'waitForGuest');
+    const backend = new FallbackBackend(api, async () => ssh);
+    const outcome = await backend.waitForGuest({ name: 'web1' }, { until: 'ip', timeoutMs: 60_000 });
+    expect(outcome).toMatchObject({ id: '1', ip: '10.0.0.5' });
+    expect(typeof outcome.waitedMs).toBe('number');
+    expect(backend.via).toBe('ssh');
+    expect(api.calls).toEqual(['waitForGuest']);
+    expect(wait.mock.calls[0]?.[1].timeoutMs).toBeLessThanOrEqual(60_000);
+    expect(await backend.waitForGuest({ name: 'web1' }, { until: 'now', timeoutMs: 0 })).toMatchObject({ waitedMs: null });
   });
 });

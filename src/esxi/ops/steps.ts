@@ -1,5 +1,5 @@
 import type { StepAction } from '../../core/plan.js';
-import { MoRef, Typed, type XmlObject, type XmlValue } from '../soap/xml.js';
+import { MoRef, RawXml, Typed, type XmlObject, type XmlValue } from '../soap/xml.js';
 import type { VimClient } from '../vim/client.js';
 import { waitForTask } from '../vim/task.js';
 
@@ -16,6 +16,7 @@ export function apiAction(method: string, object: MoRef, args: XmlObject): StepA
 function plain(value: XmlValue | Later): unknown {
   if (value instanceof Later) return `<${value.description}>`;
   if (value instanceof MoRef) return value.toString();
+  if (value instanceof RawXml) return `<${value.xsiType} as the host built it (${value.inner.length} bytes of XML)>`;
   if (value instanceof Typed) {
     const inner = plain(value.value);
     return inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? { _type: value.xsiType, ...inner } : inner;

@@ -51,6 +51,11 @@ export class SoapTransport {
 
   /** Sends one call; resolves the decoded `<Method>Response`, rejects with SoapFault or CesoError. */
   async call(method: string, self: MoRef, args: XmlObject = {}): Promise<DecodedObject> {
+    return (await this.callWithText(method, self, args)).value;
+  }
+
+  /** As `call`, also giving the response's XML text (for data sent back verbatim, see RawXml). */
+  async callWithText(method: string, self: MoRef, args: XmlObject = {}): Promise<{ value: DecodedObject; text: string }> {
     const body = encodeCall(method, self, args);
     const headers: Record<string, string> = {
       'Content-Type': 'text/xml; charset="utf-8"',
@@ -86,7 +91,7 @@ export class SoapTransport {
         });
       }
       if (decoded.name === 'Fault') throw parseFault(decoded.value, method);
-      return decoded.value;
+      return { value: decoded.value, text: response.data };
     }
     if (response.status === 503 || response.status === 502 || response.status === 504) {
       throw new CesoError('HOST_UNREACHABLE', `${this.address}: the API service is unavailable (HTTP ${response.status})`, {

@@ -18,7 +18,20 @@ export class Typed {
   ) {}
 }
 
-export type XmlValue = string | number | boolean | MoRef | Typed | XmlObject | XmlValue[] | undefined | null;
+/**
+ * XML sent as it was received: the inner markup of a data object the host built (an import
+ * spec), re-sent without a round trip through a model. `attributes` carries the namespace
+ * declarations its prefixes need.
+ */
+export class RawXml {
+  constructor(
+    readonly inner: string,
+    readonly xsiType: string,
+    readonly attributes: string = '',
+  ) {}
+}
+
+export type XmlValue = string | number | boolean | MoRef | Typed | RawXml | XmlObject | XmlValue[] | undefined | null;
 export interface XmlObject {
   [field: string]: XmlValue;
 }
@@ -52,6 +65,10 @@ function encodeField(out: string[], name: string, value: XmlValue, xsiType?: str
   const typeAttr = xsiType === undefined ? '' : ` xsi:type="${xsiType}"`;
   if (value instanceof Typed) {
     encodeField(out, name, value.value, value.xsiType);
+    return;
+  }
+  if (value instanceof RawXml) {
+    out.push(`<${name} xsi:type="${escapeXml(value.xsiType)}"${value.attributes === '' ? '' : ` ${value.attributes}`}>${value.inner}</${name}>`);
     return;
   }
   if (value instanceof MoRef) {
@@ -147,6 +164,18 @@ function notSoapEnvelope(): Error {
   return new Error('the response is not a SOAP envelope');
 }
 
+/**
+ * An element with no content: a data object of a type without fields set (a fault such as
+ * `<fault xsi:type="Timedout"/>`) keeps its type; anything else is its (empty) text. Data object
+ * types are capitalised (`Timedout`, `OptionValue`), XML Schema's primitives are not (`xsd:string`).
+ */
+function emptyValue(schemaType: string | undefined, text = ''): Decoded {
+  if (schemaType === undefined) return text;
+  const type = localName(schemaType);
+  const first = type.charCodeAt(0);
+  return first >= 65 && first <= 90 ? { _type: type } : text;
+}
+
 class SoapReader {
   private pos = 0;
   // The start tag read last: its names and the attributes the decoder uses.
@@ -220,7 +249,7 @@ class SoapReader {
     const isReference = !isList && referenceType !== undefined && (schemaType === undefined || schemaType === 'ManagedObjectReference');
     if (this.selfClosing) {
       if (isList) return [];
-      return isReference ? new MoRef(referenceType, '') : '';
+      return isReference ? new MoRef(referenceType, '') : emptyValue(schemaType);
     }
     const xml = this.xml;
     const qualifiedName = this.qualifiedName;
@@ -266,7 +295,7 @@ class SoapReader {
     }
     if (isList) return items ?? [];
     if (isReference) return new MoRef(referenceType, text);
-    return fields ?? text;
+    return fields ?? (text.trim() === '' ? emptyValue(schemaType, text) : text);
   }
 
   private addField(fields: DecodedObject, name: string, value: Decoded): void {

@@ -21,10 +21,11 @@ export interface ServiceContent {
   fileManager?: MoRef;
   virtualDiskManager?: MoRef;
   searchIndex?: MoRef;
+  ovfManager?: MoRef;
 }
 
 const SERVICE_INSTANCE = new MoRef('ServiceInstance', 'ServiceInstance');
-const SERVICE_CONTENT_KEYS = ['rootFolder', 'propertyCollector', 'sessionManager', 'viewManager', 'fileManager', 'virtualDiskManager', 'searchIndex'] as const;
+const SERVICE_CONTENT_KEYS = ['rootFolder', 'propertyCollector', 'sessionManager', 'viewManager', 'fileManager', 'virtualDiskManager', 'searchIndex', 'ovfManager'] as const;
 /** The version header for the first call, before the host has said which it speaks. */
 const BOOTSTRAP_API_VERSION = '6.5';
 
@@ -115,24 +116,55 @@ export class VimClient {
 
   /** Calls a vSphere method and returns its `returnval` (undefined for void methods). */
   async invoke(method: string, self: MoRef, args: XmlObject = {}): Promise<Decoded | undefined> {
+    return (await this.invokeWithText(method, self, args)).returnval;
+  }
+
+  /** As `invoke`, also giving the response's XML text. */
+  async invokeWithText(method: string, self: MoRef, args: XmlObject = {}): Promise<{ returnval: Decoded | undefined; text: string }> {
     await this.connect();
     try {
-      return (await this.rawCall(method, self, args)).returnval;
+      const { value, text } = await this.rawCallWithText(method, self, args);
+      return { returnval: value.returnval, text };
     } catch (error) {
       if (error instanceof CesoError && error.details?.fault === 'NotAuthenticated' && this.sessionFromCache) {
         logger().debug('cached session expired; logging in again');
         this.cache?.forget(this.cacheKey);
         this.content = undefined;
         await this.login();
-        return (await this.rawCall(method, self, args)).returnval;
+        const { value, text } = await this.rawCallWithText(method, self, args);
+        return { returnval: value.returnval, text };
       }
       throw error;
     }
   }
 
+  /** The host and port the client talks to (device URLs with a `*` host mean this one). */
+  get address(): { host: string; port: number } {
+    return { host: this.options.host, port: this.options.port };
+  }
+
+  /** TLS trust and timeouts of this connection, for other HTTPS requests to the same host (NFC uploads). */
+  get tlsOptions(): Pick<ClientOptions, 'insecure' | 'thumbprint' | 'connectTimeoutMs' | 'timeoutMs'> {
+    return {
+      insecure: this.options.insecure,
+      ...(this.options.thumbprint === undefined ? {} : { thumbprint: this.options.thumbprint }),
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      timeoutMs: this.options.timeoutMs,
+    };
+  }
+
+  /** The session cookie, sent with NFC uploads as govc does (harmless where the ticket in the URL suffices). */
+  get sessionCookie(): string | undefined {
+    return this.transport.cookie;
+  }
+
   private async rawCall(method: string, self: MoRef, args: XmlObject): Promise<DecodedObject> {
+    return (await this.rawCallWithText(method, self, args)).value;
+  }
+
+  private async rawCallWithText(method: string, self: MoRef, args: XmlObject): Promise<{ value: DecodedObject; text: string }> {
     try {
-      return await this.transport.call(method, self, args);
+      return await this.transport.callWithText(method, self, args);
     } catch (error) {
       if (error instanceof SoapFault) throw faultToError(error);
       if (isCesoError(error)) throw error;
