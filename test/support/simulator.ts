@@ -24,7 +24,7 @@ export interface SimulatorOptions {
   datastoreFreeGB?: number;
 }
 
-export type ControlPath = 'fail' | 'reset' | 'datastore' | 'delay' | 'expire-sessions';
+export type ControlPath = 'fail' | 'reset' | 'datastore' | 'delay' | 'expire-sessions' | 'nfc';
 
 export interface Simulator {
   url: string;
@@ -54,9 +54,16 @@ export interface Simulator {
    *   calls of method answer fault (a *_Task method returns a Task that ends in error, unless
    *   immediate)
    * - delay `{method, ms}`: slows method (a *_Task returns at once, its Task runs ms);
-   *   method "guest.ipAddress" delays guest IPs after boot
-   * - datastore `{capacityGB?, freeGB?}`; expire-sessions; reset (clears faults and delays,
-   *   restores the datastore's space)
+   *   method "guest.ipAddress" delays guest IPs after boot; method "guest.ready" is how long after
+   *   the IP the guest reports guestinfo.ceso.ready (default 500 ms; reset restores it)
+   * - datastore `{capacityGB?, freeGB?}` (the free space now; NFC uploads use it up);
+   *   expire-sessions; reset (clears faults and delays, restores the datastore's space and the
+   *   NFC defaults)
+   * - nfc `{leaseTimeoutSeconds?, initializingMs?}`: for HttpNfcLeases made afterwards (defaults
+   *   300 s and 200 ms). GET https://HOST/testbed/nfc (no authentication) reports every lease:
+   *   `{leaseTimeoutSeconds, initializingMs, usedBytes, leases: [{id, state, vm, vmName, error,
+   *   timedOut, leaseTimeoutSeconds, progressCalls, percent, uploadsInFlight,
+   *   files: [{name, disk, capacityBytes, bytesReceived, bytesWritten, uploads, status}]}]}`
    */
   control(path: ControlPath, body?: object): Promise<void>;
   /** Every file under datastoreDir, relative to it, sorted. */

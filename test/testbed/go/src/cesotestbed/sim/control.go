@@ -76,17 +76,26 @@ func badRequest(w http.ResponseWriter, msg string) {
 // control serves the test bed's control API under /testbed/ (no authentication):
 //
 //	POST /testbed/fail       {"method":"ReconfigVM_Task","fault":"InvalidState","times":1,"immediate":false,"vm":"name","message":"...","props":{...}}
-//	POST /testbed/delay      {"method":"CreateVM_Task","ms":3000}   ("guest.ipAddress": IPs appear ms after boot)
-//	POST /testbed/datastore  {"capacityGB":1000,"freeGB":900}
+//	POST /testbed/delay      {"method":"CreateVM_Task","ms":3000}   ("guest.ipAddress": IPs appear ms after boot;
+//	                         "guest.ready": guestinfo.ceso.ready is reported ms after the IP, default 500)
+//	POST /testbed/datastore  {"capacityGB":1000,"freeGB":900}   (free space now; NFC uploads use it up)
+//	POST /testbed/nfc        {"leaseTimeoutSeconds":300,"initializingMs":200}   for leases made afterwards
+//	GET  /testbed/nfc        leases: id, state, vm, error, progress calls, bytes received/written per file
 //	POST /testbed/expire-sessions   every session becomes invalid (NotAuthenticated)
-//	POST /testbed/reset      clears faults and delays, restores the datastore's space
-//	GET  /testbed/state      the current rules
+//	POST /testbed/reset      clears faults and delays (guest.ready back to 500 ms), restores the datastore's space
+//	GET  /testbed/state      the current rules, delays, guest-set keys per VM moref
 func (t *Testbed) control(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.URL.Path, "/testbed/")
+	if r.Method == http.MethodGet && op == "nfc" {
+		writeJSON(w, http.StatusOK, t.nfcState())
+		return
+	}
 	if r.Method == http.MethodGet && op == "state" {
+		nfc := t.nfcState()
 		t.mu.Lock()
 		state := map[string]interface{}{
 			"faults": t.faults, "delays": msMap(t.delays), "ipDelayMs": t.ipDelay.Milliseconds(),
+			"readyDelayMs": t.readyDelay.Milliseconds(), "guestKeys": copyGuestKeys(t.guestKeys), "nfc": nfc,
 			"capacityBytes": t.capacity, "freeBytes": t.free, "sessions": len(t.sessions),
 		}
 		t.mu.Unlock()
@@ -136,6 +145,8 @@ func (t *Testbed) control(w http.ResponseWriter, r *http.Request) {
 		t.mu.Lock()
 		if req.Method == "guest.ipAddress" {
 			t.ipDelay = d
+		} else if req.Method == "guest.ready" {
+			t.readyDelay = d
 		} else if d == 0 {
 			delete(t.delays, req.Method)
 		} else {
@@ -151,18 +162,36 @@ func (t *Testbed) control(w http.ResponseWriter, r *http.Request) {
 			badRequest(w, err.Error())
 			return
 		}
+		used := t.nfcUsed() // the free space set is what the datastore reports now
 		t.mu.Lock()
 		if req.CapacityGB != nil {
 			t.capacity = int64(*req.CapacityGB * (1 << 30))
 		}
 		if req.FreeGB != nil {
-			t.free = int64(*req.FreeGB * (1 << 30))
+			t.free = int64(*req.FreeGB*(1<<30)) + used
 		}
-		if t.free > t.capacity {
-			t.free = t.capacity
+		if t.free-used > t.capacity {
+			t.free = t.capacity + used
 		}
 		t.mu.Unlock()
 		t.applyDatastoreSpace()
+	case "nfc":
+		var req struct {
+			LeaseTimeoutSeconds *float64 `json:"leaseTimeoutSeconds"`
+			InitializingMs      *int64   `json:"initializingMs"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil || (req.LeaseTimeoutSeconds != nil && *req.LeaseTimeoutSeconds <= 0) || (req.InitializingMs != nil && *req.InitializingMs < 0) {
+			badRequest(w, "need {\"leaseTimeoutSeconds\": N > 0, \"initializingMs\": M >= 0}")
+			return
+		}
+		t.mu.Lock()
+		if req.LeaseTimeoutSeconds != nil {
+			t.leaseTimeout = time.Duration(*req.LeaseTimeoutSeconds * float64(time.Second))
+		}
+		if req.InitializingMs != nil {
+			t.leaseInit = time.Duration(*req.InitializingMs) * time.Millisecond
+		}
+		t.mu.Unlock()
 	case "expire-sessions":
 		t.mu.Lock()
 		t.sessions = map[string]bool{}
@@ -172,8 +201,14 @@ func (t *Testbed) control(w http.ResponseWriter, r *http.Request) {
 		t.faults = nil
 		t.delays = map[string]time.Duration{}
 		t.ipDelay = 0
+		t.readyDelay = defaultReadyDelay
+		t.leaseTimeout = defaultLeaseTimeout
+		t.leaseInit = defaultLeaseInitialize
+		t.mu.Unlock()
+		used := t.nfcUsed()
+		t.mu.Lock()
 		t.capacity = int64(t.opts.CapacityGB * (1 << 30))
-		t.free = int64(t.opts.FreeGB * (1 << 30))
+		t.free = int64(t.opts.FreeGB*(1<<30)) + used
 		t.mu.Unlock()
 		t.applyDatastoreSpace()
 	default:
@@ -187,6 +222,18 @@ func msMap(m map[string]time.Duration) map[string]int64 {
 	out := map[string]int64{}
 	for k, v := range m {
 		out[k] = v.Milliseconds()
+	}
+	return out
+}
+
+func copyGuestKeys(m map[string]map[string]string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for vm, keys := range m {
+		c := map[string]string{}
+		for k, v := range keys {
+			c[k] = v
+		}
+		out[vm] = c
 	}
 	return out
 }

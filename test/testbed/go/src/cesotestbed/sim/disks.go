@@ -612,8 +612,15 @@ func (t *Testbed) extendVirtualDisk(req *types.ExtendVirtualDisk_Task) (types.An
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
+// freeBytes is the datastore's free space: the configured free space less what NFC uploads
+// allocated.
 func (t *Testbed) freeBytes() int64 {
+	used := t.nfcUsed()
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.free
+	free := t.free - used
+	t.mu.Unlock()
+	if free < 0 {
+		return 0
+	}
+	return free
 }

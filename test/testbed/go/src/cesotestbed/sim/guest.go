@@ -18,6 +18,7 @@ type guestState struct {
 	boot    time.Time
 	readyAt time.Time
 	ident   *bootIdentity
+	ready   *readyPlan // cloud-init's ready report for this boot (ready.go), nil: none
 }
 
 type bootIdentity struct {
@@ -32,6 +33,10 @@ type ciState struct {
 	instanceID string
 	md         *cloudinit.Identity
 	hostname   string
+	// ready report state (ready.go)
+	userDone      bool // this instance's per-instance modules (write_files, runcmd) ran
+	readyFlag     bool // /var/lib/cloud/instance/ceso-ready exists for this instance
+	perBootScript bool // the executable per-boot report script is on the disk (any instance wrote it)
 }
 
 type nicInfo struct {
@@ -124,21 +129,31 @@ func metadata(vm *simulator.VirtualMachine) *cloudinit.Identity {
 	return id
 }
 
-// bootIdentity plays cloud-init at boot. Caller holds the VM's lock.
-func (t *Testbed) bootIdentity(vm *simulator.VirtualMachine) *bootIdentity {
+// bootIdentity plays cloud-init at boot. It also returns the disk's cloud-init state when
+// cloud-init's VMware datasource runs in this boot (guestinfo.metadata or guestinfo.userdata
+// present), nil otherwise. Caller holds the VM's lock.
+func (t *Testbed) bootIdentity(vm *simulator.VirtualMachine) (*bootIdentity, *ciState) {
 	nics := vmNICs(vm)
 	disk := canon(firstDisk(vm))
 	md := metadata(vm)
+	_, hasUserData := userData(vm)
 
 	t.mu.Lock()
 	st := t.ciStates[disk]
-	if md != nil {
-		iid := md.InstanceID
+	var active *ciState
+	if md != nil || hasUserData {
+		iid := ""
+		if md != nil {
+			iid = md.InstanceID
+		}
 		if iid == "" {
 			iid = vm.Config.Uuid // cloud-init falls back to the DMI product UUID
 		}
 		if st == nil || st.instanceID != iid {
-			hostname := md.Hostname
+			hostname := ""
+			if md != nil {
+				hostname = md.Hostname
+			}
 			if hostname == "" {
 				if st != nil {
 					hostname = st.hostname
@@ -146,11 +161,16 @@ func (t *Testbed) bootIdentity(vm *simulator.VirtualMachine) *bootIdentity {
 					hostname = defaultHostname(vm)
 				}
 			}
-			st = &ciState{instanceID: iid, md: md, hostname: hostname}
+			ns := &ciState{instanceID: iid, md: md, hostname: hostname}
+			if st != nil {
+				ns.perBootScript = st.perBootScript // a file on the disk, whatever the instance
+			}
+			st = ns
 			if disk != "" {
 				t.ciStates[disk] = st
 			}
 		}
+		active = st
 	}
 	t.mu.Unlock()
 
@@ -161,12 +181,12 @@ func (t *Testbed) bootIdentity(vm *simulator.VirtualMachine) *bootIdentity {
 		id.hostname = st.hostname
 	}
 	if len(nics) == 0 {
-		return id
+		return id, active
 	}
 	if st == nil || st.md == nil || !st.md.HasNetwork {
 		// no network config: DHCP on the first NIC (cloud-init's fallback)
 		id.addrs[nics[0].mac] = []cloudinit.Address{dhcpAddress(nics[0].mac)}
-		return id
+		return id, active
 	}
 	used := map[string]bool{}
 	for i, it := range st.md.Interfaces {
@@ -190,7 +210,7 @@ func (t *Testbed) bootIdentity(vm *simulator.VirtualMachine) *bootIdentity {
 		}
 		id.addrs[nic.mac] = addrs
 	}
-	return id
+	return id, active
 }
 
 // syncGuest updates guest.* and summary.guest.* from the power state. Caller holds the VM's lock.
@@ -215,6 +235,7 @@ func (t *Testbed) syncGuest(vm *simulator.VirtualMachine) {
 		t.mu.Lock()
 		delete(t.boots, ref)
 		t.mu.Unlock()
+		t.clearGuestKeys(vm) // guest-set keys live as long as the VM's process
 		changes = append(changes,
 			types.PropertyChange{Name: "runtime.bootTime", Val: nil},
 			types.PropertyChange{Name: "guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsNotRunning},
@@ -247,10 +268,14 @@ func (t *Testbed) syncGuest(vm *simulator.VirtualMachine) {
 	delay := t.ipDelay
 	t.mu.Unlock()
 	if gs == nil || !gs.boot.Equal(boot) {
-		gs = &guestState{boot: boot, readyAt: time.Now().Add(delay), ident: t.bootIdentity(vm)}
+		ident, ci := t.bootIdentity(vm)
+		gs = &guestState{boot: boot, readyAt: time.Now().Add(delay), ident: ident}
+		gs.ready = t.planReady(vm, ci)
+		t.clearGuestKeys(vm) // a new boot: the previous boot's report is gone
 		t.mu.Lock()
 		t.boots[ref] = gs
 		t.mu.Unlock()
+		t.scheduleReady(vm.Self, gs, delay)
 		if delay > 0 {
 			vmRef := vm.Self
 			time.AfterFunc(delay+20*time.Millisecond, func() { t.afterChange([]types.ManagedObjectReference{vmRef}) })

@@ -48,6 +48,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.t.control(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/nfc/") && h.t.serveNFC(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost || (r.URL.Path != "/sdk" && r.URL.Path != "/sdk/vimService") {
 		h.inner.ServeHTTP(w, r)
 		return
@@ -156,6 +159,9 @@ func voidResult(method string, fault types.BaseMethodFault) (int, http.Header, [
 
 // own handles the methods the test bed implements itself (vcsim lacks them or gets them wrong).
 func (t *Testbed) own(method *simulator.Method) func() (int, http.Header, []byte) {
+	if fn := t.ownNFC(method); fn != nil { // nfc.go: CreateImportSpec, ImportVApp, HttpNfcLease*
+		return fn
+	}
 	switch req := method.Body.(type) {
 	case *types.CopyVirtualDisk_Task:
 		return func() (int, http.Header, []byte) {
@@ -435,8 +441,8 @@ func (t *Testbed) fixClone(src, clone types.ManagedObjectReference, req *types.C
 		spec.Annotation = svm.Config.Annotation
 		for _, ov := range svm.Config.ExtraConfig {
 			o := ov.GetOptionValue()
-			if o.Key == "govcsim" {
-				continue
+			if o.Key == "govcsim" || t.isGuestKey(src, o.Key, o.Value) {
+				continue // guest-set keys are runtime state: a clone does not get them
 			}
 			spec.ExtraConfig = append(spec.ExtraConfig, &types.OptionValue{Key: o.Key, Value: o.Value})
 		}

@@ -65,16 +65,23 @@ type Testbed struct {
 	vmxMu sync.Mutex // serializes afterChange's render-and-write
 
 	// state guarded by mu
-	mu       sync.Mutex
-	capacity int64
-	free     int64
-	faults   []*faultRule
-	delays   map[string]time.Duration
-	ipDelay  time.Duration
-	sessions map[string]bool
-	rendered map[string]map[string]bool // vm moref -> keys written at the last render
-	boots    map[string]*guestState     // vm moref -> identity computed at boot
-	ciStates map[string]*ciState        // disk datastore path -> cloud-init state on that disk
+	mu         sync.Mutex
+	capacity   int64
+	free       int64
+	faults     []*faultRule
+	delays     map[string]time.Duration
+	ipDelay    time.Duration
+	readyDelay time.Duration // guest.ready: report this long after the IP shows
+	sessions   map[string]bool
+	rendered   map[string]map[string]bool   // vm moref -> keys written at the last render
+	boots      map[string]*guestState       // vm moref -> identity computed at boot
+	ciStates   map[string]*ciState          // disk datastore path -> cloud-init state on that disk
+	guestKeys  map[string]map[string]string // vm moref -> extraConfig keys the guest set (runtime only)
+	// OVF import (nfc.go)
+	leases       map[string]*nfcLease // lease moref value -> lease
+	leaseTimeout time.Duration        // for leases made from now on
+	leaseInit    time.Duration        // how long a new lease stays initializing
+	nfcFiles     map[string]bool      // absolute files written through NFC (their space is used)
 }
 
 const datastoreName = "datastore1"
@@ -96,16 +103,22 @@ func Start(opts Options) (*Testbed, error) {
 		return nil, err
 	}
 	t := &Testbed{
-		opts:     opts,
-		ctx:      context.Background(),
-		DSDir:    filepath.Join(dir, "volumes", datastoreName),
-		capacity: int64(opts.CapacityGB * (1 << 30)),
-		free:     int64(opts.FreeGB * (1 << 30)),
-		delays:   map[string]time.Duration{},
-		sessions: map[string]bool{},
-		rendered: map[string]map[string]bool{},
-		boots:    map[string]*guestState{},
-		ciStates: map[string]*ciState{},
+		opts:         opts,
+		ctx:          context.Background(),
+		DSDir:        filepath.Join(dir, "volumes", datastoreName),
+		capacity:     int64(opts.CapacityGB * (1 << 30)),
+		free:         int64(opts.FreeGB * (1 << 30)),
+		delays:       map[string]time.Duration{},
+		sessions:     map[string]bool{},
+		rendered:     map[string]map[string]bool{},
+		boots:        map[string]*guestState{},
+		ciStates:     map[string]*ciState{},
+		guestKeys:    map[string]map[string]string{},
+		readyDelay:   defaultReadyDelay,
+		leases:       map[string]*nfcLease{},
+		leaseTimeout: defaultLeaseTimeout,
+		leaseInit:    defaultLeaseInitialize,
+		nfcFiles:     map[string]bool{},
 	}
 	if err := os.MkdirAll(t.DSDir, 0o755); err != nil {
 		return nil, err
@@ -153,6 +166,7 @@ func Start(opts Options) (*Testbed, error) {
 	t.server = m.Service.NewServer()
 	t.handler = newHandler(t, t.server.Config.Handler)
 	t.server.Config.Handler = t.handler
+	t.server.Config.ConnContext = nfcConnContext // lets a lease cut its uploads off
 	t.server.Config.ErrorLog = log.New(quietTLS{}, "vcsim-http: ", log.LstdFlags)
 
 	addr := t.server.Listener.Addr().(*net.TCPAddr)
@@ -164,6 +178,7 @@ func Start(opts Options) (*Testbed, error) {
 
 // Close stops the server and removes the simulator's own temporary files.
 func (t *Testbed) Close() {
+	t.closeLeases()
 	if t.server != nil {
 		t.server.Close()
 	}
@@ -285,9 +300,13 @@ func appendUnique(refs []types.ManagedObjectReference, ref types.ManagedObjectRe
 // applyDatastoreSpace makes the datastore report the configured capacity and free space
 // (vcsim reports the real file system's numbers and drifts as disks are added).
 func (t *Testbed) applyDatastoreSpace() {
+	used := t.nfcUsed()
 	t.mu.Lock()
-	capacity, free := t.capacity, t.free
+	capacity, free := t.capacity, t.free-used
 	t.mu.Unlock()
+	if free < 0 {
+		free = 0
+	}
 	for _, ref := range t.dsRefs {
 		ds, ok := simulator.Map.Get(ref).(*simulator.Datastore)
 		if !ok {

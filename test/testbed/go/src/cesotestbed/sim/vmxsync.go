@@ -65,6 +65,7 @@ func (t *Testbed) afterChange(refs []types.ManagedObjectReference) {
 			}
 			vmxFile = f
 			rendered = vmx.FromVM(&vm.VirtualMachine)
+			t.dropGuestKeys(ref, rendered)
 		})
 		if rendered != nil {
 			t.writeVMX(ref, vmxFile, rendered)
@@ -167,6 +168,7 @@ func (t *Testbed) forget(ref types.ManagedObjectReference) {
 	t.mu.Lock()
 	delete(t.rendered, ref.Value)
 	delete(t.boots, ref.Value)
+	delete(t.guestKeys, ref.Value)
 	t.mu.Unlock()
 }
 
@@ -507,6 +509,9 @@ func (t *Testbed) importVMX(ref types.ManagedObjectReference, setName bool, repl
 		simulator.Map.WithLock(vm, func() {
 			for _, ov := range vm.Config.ExtraConfig {
 				k := ov.GetOptionValue().Key
+				if t.isGuestKey(ref, k, ov.GetOptionValue().Value) {
+					continue // runtime state set by the guest, never in the file
+				}
 				if _, ok := f.Get(k); !ok {
 					spec.ExtraConfig = append(spec.ExtraConfig, &types.OptionValue{Key: k, Value: ""})
 				}

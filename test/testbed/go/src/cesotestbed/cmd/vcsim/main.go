@@ -33,6 +33,17 @@
 //     them at boot, only for a new instance-id (state kept with the disk, so a clone that keeps
 //     its source's instance-id keeps the old identity); otherwise a DHCP-like lease in
 //     198.51.100.0/24. RebootGuest (missing from vcsim) reboots the guest.
+//   - Guest "ready": a guest running cloud-init with ceso's user data sets guestinfo.ceso.ready
+//     (vmware-rpctool info-set) to its instance-id. Here user data (guestinfo.userdata, a
+//     #cloud-config or a MIME multipart with cloud-config parts merged per merge_how /
+//     Merge-Type as cloud-init does: by default a later part's lists replace earlier ones) is
+//     read at boot; "guest.ready" ms (default 500) after the IP shows, the key is set through
+//     the property collector when the instance's first boot has the runcmd entry `touch
+//     /var/lib/cloud/instance/ceso-ready && vmware-rpctool "info-set guestinfo.ceso.ready
+//     $(cat /var/lib/cloud/data/instance-id)"`, or on a later boot of the same instance when
+//     that ran and write_files installed an executable /var/lib/cloud/scripts/per-boot/ceso-ready.
+//     Guest-set keys are runtime state: never in the .vmx, not copied by a clone, removed at
+//     power off and when the guest restarts (reset, RebootGuest).
 //   - Disks: vcsim creates 0-byte .vmdk and -flat.vmdk files and never resizes them. Here a new
 //     disk gets a real descriptor and a sparse -flat.vmdk of its capacity (a child disk a
 //     seSparse descriptor naming its parent); growing a disk by ReconfigVM grows the files.
@@ -56,12 +67,35 @@
 //   - Sessions: vcsim answers RetrieveProperties(Ex) without a session; a real host answers
 //     NotAuthenticated. Faults sent without a message get the real host's localized message.
 //   - Datastore: vcsim reports the real file system's size and drifts as disks are added; here
-//     datastore1 reports --datastore-capacity-gb / --datastore-free-gb (changeable at run time).
+//     datastore1 reports --datastore-capacity-gb / --datastore-free-gb (changeable at run time),
+//     less the space allocated by files written through NFC imports.
+//   - OVF import (sim/nfc.go, sim/vmdkstream.go). CreateImportSpec: a descriptor without a
+//     VirtualSystem (or items vcsim would dereference blindly) crashed vcsim's handler (the
+//     client saw EOF): InvalidArgument{ovfDescriptor}. Kept: unknown items such as Ubuntu's
+//     serial port (ResourceType 21) are refused in error[] (OvfUnsupportedType). Corrected:
+//     cisp.diskProvisioning decides thin/thick (vcsim: always thin; unset = thick), ovf:capacity
+//     without units is bytes (vcsim: KB), ISO file items have create=true. ImportVApp: vcsim's
+//     disks stayed 0-byte and its lease was ready at once with no timeout; here the disks get a
+//     descriptor and a sparse -flat extent, the .vmx is rendered, device checks apply
+//     (NoDiskSpace for thick disks), and the lease is initializing ~200 ms, then ready with
+//     leaseTimeout (default 300 s) and device URLs https://*/nfc/<lease>/<file> (the client
+//     substitutes the host, as with real ESXi), sslThumbprint = the host's SHA-1 thumbprint.
+//     /nfc/: vcsim discarded uploads; here POST application/x-vnd.vmware-streamVmdk is decoded
+//     as a streamOptimized VMDK while it streams (KDMV v3, zlib grains with markers,
+//     GD_AT_END + footer, or qemu-img's tables up front) into the disk's -flat extent; PUT
+//     stores a non-disk file. Required: an exact Content-Length (chunked: 411). Not a stream,
+//     truncated, larger than the disk, or no space: 500 with a message and the lease in error.
+//     HttpNfcLeaseProgress renews the lease; without it the lease times out (error Timedout),
+//     cuts an upload in flight off, and Progress/Complete/Abort answer Timedout. Complete: done;
+//     Abort: error, NFC URLs gone (404), a second Abort InvalidState. As in vcsim, neither
+//     Abort nor a timeout deletes the VM (unconfirmed on a real host: clients clean up).
 //
 // Control API (same HTTPS server, no authentication), see sim/control.go:
 //
 //	POST /testbed/fail {"method","fault","times","immediate","vm","message","props"}
-//	POST /testbed/delay {"method","ms"}   POST /testbed/datastore {"capacityGB","freeGB"}
+//	POST /testbed/delay {"method","ms"} (also "guest.ipAddress", "guest.ready")
+//	POST /testbed/datastore {"capacityGB","freeGB"}
+//	POST /testbed/nfc {"leaseTimeoutSeconds","initializingMs"}   GET /testbed/nfc (leases, bytes per file)
 //	POST /testbed/expire-sessions   POST /testbed/reset   GET /testbed/state
 //
 // Not corrected: managed object ids are vcsim's ("vm-42"), not ESXi's integers; CreateVM_Task

@@ -1,7 +1,6 @@
 package cloudinit
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -117,6 +116,10 @@ func (p *yparser) node(indent int) (interface{}, error) {
 		return p.mapping(l.indent)
 	}
 	p.i++
+	if strings.HasPrefix(l.text, "|") || strings.HasPrefix(l.text, ">") {
+		// a block scalar as a sequence item: its content is indented past the dash
+		return p.blockScalar(l.text, p.raw[l.rawIndex].indent), nil
+	}
 	return p.inline(l.text, l.indent)
 }
 
@@ -146,14 +149,24 @@ func (p *yparser) inline(text string, indent int) (interface{}, error) {
 
 func (p *yparser) blockScalar(header string, indent int) string {
 	literal := header[0] == '|'
-	chomp := strings.Contains(header, "-")
-	start := p.lines[p.i-1].rawIndex + 1
-	indent = p.raw[start-1].indent // content must be indented past the line holding the header
-	if p.i < len(p.lines) && p.lines[p.i].indent <= indent {
-		return ""
+	chomp := "clip"
+	explicit := 0
+	for _, c := range header[1:] {
+		switch {
+		case c == '-':
+			chomp = "strip"
+		case c == '+':
+			chomp = "keep"
+		case c >= '1' && c <= '9':
+			explicit = int(c - '0')
+		}
 	}
+	start := p.lines[p.i-1].rawIndex + 1 // content must be indented past indent (the key's column)
 	var body []string
 	blockIndent := -1
+	if explicit > 0 {
+		blockIndent = indent + explicit
+	}
 	r := start
 	for ; r < len(p.raw); r++ {
 		raw := p.raw[r].text
@@ -167,7 +180,7 @@ func (p *yparser) blockScalar(header string, indent int) string {
 		if blockIndent < 0 {
 			blockIndent = p.raw[r].indent
 		}
-		if len(raw) >= blockIndent {
+		if len(raw) >= blockIndent && strings.TrimSpace(raw[:blockIndent]) == "" {
 			body = append(body, raw[blockIndent:])
 		} else {
 			body = append(body, strings.TrimLeft(raw, " "))
@@ -176,19 +189,52 @@ func (p *yparser) blockScalar(header string, indent int) string {
 	for p.i < len(p.lines) && p.lines[p.i].rawIndex < r {
 		p.i++
 	}
+	trailing := 0
 	for len(body) > 0 && body[len(body)-1] == "" {
 		body = body[:len(body)-1]
+		trailing++
+	}
+	if len(body) == 0 {
+		if chomp == "keep" {
+			return strings.Repeat("\n", trailing)
+		}
+		return ""
 	}
 	var s string
 	if literal {
 		s = strings.Join(body, "\n")
 	} else {
-		s = strings.Join(body, " ")
+		s = foldLines(body)
 	}
-	if !chomp {
+	switch chomp {
+	case "clip":
 		s += "\n"
+	case "keep":
+		s += strings.Repeat("\n", trailing+1)
 	}
 	return s
+}
+
+// foldLines joins the lines of a folded block scalar: a single line break becomes a space,
+// blank lines stay line breaks, more-indented lines keep their breaks.
+func foldLines(body []string) string {
+	var b strings.Builder
+	for i, l := range body {
+		if i > 0 {
+			prev := body[i-1]
+			switch {
+			case l == "" || prev == "":
+				b.WriteString("\n")
+			case strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") || strings.HasPrefix(prev, " ") || strings.HasPrefix(prev, "\t"):
+				b.WriteString("\n")
+			default:
+				b.WriteString(" ")
+			}
+		}
+		b.WriteString(l)
+	}
+	// a blank line between two text lines stands for one line break: drop the joiner doubling
+	return strings.ReplaceAll(b.String(), "\n\n", "\n")
 }
 
 func (p *yparser) seq(indent int) (interface{}, error) {
@@ -286,9 +332,9 @@ func scalar(s string) (interface{}, error) {
 	}
 	switch s[0] {
 	case '"':
-		var v string
-		if err := json.Unmarshal([]byte(s), &v); err != nil {
-			return nil, fmt.Errorf("yaml: bad double-quoted string %s", s)
+		v, err := unquoteDouble(s)
+		if err != nil {
+			return nil, err
 		}
 		return v, nil
 	case '\'':
@@ -454,4 +500,81 @@ func (f *flowParser) value() (interface{}, error) {
 		}
 		return scalar(f.s[start:f.pos])
 	}
+}
+
+// unquoteDouble decodes a YAML double-quoted scalar (JSON's escapes plus \0 \a \v \e \xXX
+// \UXXXXXXXX \N \_ \L \P, "\ " and "\/"); line breaks inside fold to spaces.
+func unquoteDouble(s string) (string, error) {
+	if len(s) < 2 || s[len(s)-1] != '"' {
+		return "", fmt.Errorf("yaml: bad double-quoted string %s", s)
+	}
+	in := s[1 : len(s)-1]
+	var b strings.Builder
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		if c == '"' {
+			return "", fmt.Errorf("yaml: bad double-quoted string %s", s)
+		}
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if i >= len(in) {
+			return "", fmt.Errorf("yaml: bad escape in %s", s)
+		}
+		hex := 0
+		switch in[i] {
+		case '0':
+			b.WriteByte(0)
+		case 'a':
+			b.WriteByte(7)
+		case 'b':
+			b.WriteByte(8)
+		case 't', '\t':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'v':
+			b.WriteByte(11)
+		case 'f':
+			b.WriteByte(12)
+		case 'r':
+			b.WriteByte('\r')
+		case 'e':
+			b.WriteByte(27)
+		case ' ':
+			b.WriteByte(' ')
+		case '"', '/', '\\':
+			b.WriteByte(in[i])
+		case 'N':
+			b.WriteString("\u0085")
+		case '_':
+			b.WriteString("\u00a0")
+		case 'L':
+			b.WriteString("\u2028")
+		case 'P':
+			b.WriteString("\u2029")
+		case 'x':
+			hex = 2
+		case 'u':
+			hex = 4
+		case 'U':
+			hex = 8
+		default:
+			return "", fmt.Errorf("yaml: unknown escape \\%c in %s", in[i], s)
+		}
+		if hex > 0 {
+			if i+1+hex > len(in) {
+				return "", fmt.Errorf("yaml: short escape in %s", s)
+			}
+			n, err := strconv.ParseUint(in[i+1:i+1+hex], 16, 32)
+			if err != nil {
+				return "", fmt.Errorf("yaml: bad escape in %s", s)
+			}
+			b.WriteRune(rune(n))
+			i += hex
+		}
+	}
+	return b.String(), nil
 }
