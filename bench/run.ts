@@ -2,15 +2,20 @@
 // VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
 //
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
-//   BENCH_ONLY=list,create,ssh   a subset of the sections
+//   BENCH_ONLY=list,create,ssh,import,wait   a subset of the sections
+//   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildOva } from '../test/support/ova.js';
 import { CLI, openSimulatorWorkspace, sshConfig, type CesoWorkspace } from '../test/support/cli.js';
 import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
 import { startSshServer } from '../test/support/sshd.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh,import,wait').split(','));
+const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
 
 interface Command {
   label: string;
@@ -199,7 +204,110 @@ async function sshSection(): Promise<void> {
   });
 }
 
+/** Runs a command, sampling its peak resident set (VmHWM) from /proc while it runs. */
+function runMeasured(command: Command): Promise<{ ms: number; code: number | null; stdout: string; stderr: string; peakRssMB: number; endedAt: number }> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(command.file, command.args, { env: { ...process.env, ...command.env } });
+    let stdout = '';
+    let stderr = '';
+    let peakKB = 0;
+    const sample = (): void => {
+      try {
+        const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (match) peakKB = Math.max(peakKB, Number(match[1]));
+      } catch {
+        // exited
+      }
+    };
+    const timer = setInterval(sample, 20);
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', () => sample());
+    child.on('close', (code) => {
+      clearInterval(timer);
+      resolve({ ms: performance.now() - started, code, stdout, stderr, peakRssMB: peakKB / 1024, endedAt: Date.now() });
+    });
+  });
+}
+
+async function importSection(): Promise<void> {
+  const rounds = Math.max(3, Math.round(ROUNDS / 5));
+  console.log(`\n## template import of a ${IMPORT_MIB} MiB disk (incompressible data), ${rounds} rounds, medians`);
+  const work = mkdtempSync(join(tmpdir(), 'ceso-bench-ova-'));
+  try {
+    const fixture = await buildOva(work, { capacityMiB: IMPORT_MIB, dataMiB: IMPORT_MIB, serialPort: false, seed: 'bench' });
+    await withSimulator(2, async (sim, ws) => {
+      timeOnce(ceso(ws, sim, 'warm', 'vm', 'list', '--json'));
+      const cesoTimes: number[] = [];
+      const peerTimes: number[] = [];
+      const peaks: number[] = [];
+      const peerUploads: number[] = [];
+      for (let round = 0; round < rounds; round += 1) {
+        const mine = await runMeasured(ceso(ws, sim, 'import', 'template', 'import', fixture.ova, '--name', `bench-import-${round}`, '--json'));
+        if (mine.code !== 0) throw new Error(`ceso import failed: ${mine.stdout}${mine.stderr.slice(0, 2000)}`);
+        cesoTimes.push(mine.ms);
+        peaks.push(mine.peakRssMB);
+        const peer = await runMeasured({
+          label: 'govmomi import',
+          file: join(TESTBED_BIN, 'oracle'),
+          args: ['--url', sim.url, '--user', sim.user, '--thumbprint', sim.thumbprintSha1, 'import', fixture.ovf, `bench-peer-${round}`],
+          env: { ORACLE_PASSWORD: sim.password },
+        });
+        if (peer.code !== 0) throw new Error(`govmomi import failed: ${peer.stderr.slice(0, 2000)}`);
+        peerTimes.push(peer.ms);
+        peerUploads.push((JSON.parse(peer.stdout) as { uploadMs: number }).uploadMs);
+        for (const name of [`bench-import-${round}`, `bench-peer-${round}`]) {
+          const removed = timeOnce(ceso(ws, sim, 'delete', 'vm', 'delete', name, '--force', '--yes', '--json'));
+          if (removed.code !== 0) throw new Error(`delete ${name} failed: ${removed.stdout}`);
+        }
+      }
+      const mb = fixture.vmdkBytes / 1024 ** 2;
+      const cesoRate = mb / (median(cesoTimes) / 1000);
+      const peerRate = mb / (median(peerTimes) / 1000);
+      console.log(`streamed VMDK: ${mb.toFixed(0)} MiB (capacity ${IMPORT_MIB} MiB)`);
+      console.log(`ceso template import (whole process)        ${fmt(median(cesoTimes))} = ${cesoRate.toFixed(1)} MiB/s`);
+      console.log(`govmomi import, one plain HTTP POST of the same bytes to the same lease endpoint (whole process) ${fmt(median(peerTimes))} = ${peerRate.toFixed(1)} MiB/s; its upload alone ${fmt(median(peerUploads))}`);
+      console.log(`throughput ratio ceso / plain upload: ${(cesoRate / peerRate).toFixed(2)} (target >= 0.80: ${verdict(cesoRate / peerRate >= 0.8)})`);
+      console.log(`ceso peak RSS during the import: median ${median(peaks).toFixed(1)} MB, max ${Math.max(...peaks).toFixed(1)} MB (target <= 100 MB: ${verdict(Math.max(...peaks) <= 100)})`);
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function waitSection(): Promise<void> {
+  const rounds = Math.max(5, Math.round(ROUNDS / 2));
+  const delayMs = 2000;
+  console.log(`\n## vm power on --wait ip: time from the guest reporting its IP to ceso returning, ${rounds} rounds, medians`);
+  await withSimulator(2, async (sim, ws) => {
+    const created = timeOnce(ceso(ws, sim, 'create', 'vm', 'create', 'bench-wait', '--ip', '10.9.0.20/24', '--no-power-on', '--json'));
+    if (created.code !== 0) throw new Error(`create failed: ${created.stdout}`);
+    await sim.control('delay', { method: 'guest.ipAddress', ms: delayMs });
+    const overheads: number[] = [];
+    const floors: number[] = [];
+    let requests = 0;
+    for (let round = 0; round < rounds; round += 1) {
+      const run = await runMeasured(ceso(ws, sim, 'wait', 'vm', 'power', 'bench-wait', 'on', '--wait', 'ip', '--json', '--log-level', 'debug'));
+      if (run.code !== 0) throw new Error(`power on --wait ip failed: ${run.stdout}${run.stderr.slice(0, 2000)}`);
+      const vm = await sim.oracle<{ bootTime?: string | null }>('vm', 'bench-wait');
+      const info = JSON.parse(timeOnce(ceso(ws, sim, 'info', 'vm', 'info', 'bench-wait', '--json')).stdout) as { bootTime?: string | null };
+      const boot = Date.parse(vm.bootTime ?? info.bootTime ?? '');
+      if (!Number.isFinite(boot)) throw new Error('no boot time to measure from');
+      overheads.push(run.endedAt - (boot + delayMs));
+      requests = run.stderr.split('\n').filter((line) => /"method":"WaitForUpdatesEx"/.test(line)).length;
+      floors.push(timeOnce(floor).ms);
+      const off = timeOnce(ceso(ws, sim, 'off', 'vm', 'power', 'bench-wait', 'off', '--json'));
+      if (off.code !== 0) throw new Error(`power off failed: ${off.stdout}`);
+    }
+    console.log(`guest IP reported ${delayMs} ms after boot; ceso returned ${fmt(median(overheads))} after it (max ${fmt(Math.max(...overheads))}); target <= 1000 ms: ${verdict(median(overheads) <= 1000)}`);
+    console.log(`  (includes the process exit; node -e 0 takes ${fmt(median(floors))}); WaitForUpdatesEx calls in the last wait: ${requests}`);
+  });
+}
+
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
 if (ONLY.has('create')) await createSection();
 if (ONLY.has('ssh')) await sshSection();
+if (ONLY.has('import')) await importSection();
+if (ONLY.has('wait')) await waitSection();

@@ -1,3 +1,4 @@
+import { READY_KEY } from '../cloudinit/ready.js';
 import { compareText } from './order.js';
 
 /** The VM as ceso reports it, whichever path (API or SSH) read it. Unknown values are null. */
@@ -103,6 +104,13 @@ export function parseDatastorePath(path: string): { datastore: string; path: str
   return match ? { datastore: match[1] as string, path: match[2] as string } : null;
 }
 
+/**
+ * Keys the guest sets at run time (vmware-rpctool info-set): they live in the VM's process, not in
+ * its .vmx, so the API shows them and SSH does not. They are reports, not configuration: `vm ip`
+ * reads them; the guestinfo list of `vm info` leaves them out on both paths.
+ */
+const GUEST_SET_KEYS = new Set([READY_KEY]);
+
 /** Reads ceso's markers and guestinfo sizes out of a VM's extraConfig. */
 export function markersOf(extraConfig: ReadonlyMap<string, string>): {
   managed: boolean;
@@ -114,7 +122,7 @@ export function markersOf(extraConfig: ReadonlyMap<string, string>): {
   const guestinfo: GuestinfoKey[] = [];
   for (const [key, value] of extraConfig) {
     if (key.startsWith(MARKER_PREFIX)) markers[key] = value;
-    else if (key.startsWith('guestinfo.')) guestinfo.push({ key, bytes: Buffer.byteLength(value) });
+    else if (key.startsWith('guestinfo.') && !GUEST_SET_KEYS.has(key)) guestinfo.push({ key, bytes: Buffer.byteLength(value) });
   }
   guestinfo.sort((a, b) => compareText(a.key, b.key));
   return {

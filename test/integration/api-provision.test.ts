@@ -28,8 +28,11 @@ interface Metadata {
   network: { version: number; ethernets: Record<string, { match: { macaddress: string }; addresses?: string[]; routes?: Array<{ to: string; via: string }>; nameservers?: { addresses: string[] }; dhcp4?: boolean }> };
 }
 
+/** Files and VMs, without the keys a booting guest sets by itself meanwhile (guestinfo.ceso.ready). */
 async function snapshot(sim: Simulator): Promise<{ files: string[]; vms: unknown }> {
-  return { files: await sim.listFiles(), vms: await sim.oracle('list') };
+  const vms = await sim.oracle<Array<{ extraConfig?: Record<string, unknown> }>>('list');
+  for (const vm of vms) delete vm.extraConfig?.['guestinfo.ceso.ready'];
+  return { files: await sim.listFiles(), vms };
 }
 
 for (const mode of ['esx', 'vpx'] as const) {

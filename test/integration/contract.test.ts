@@ -4,13 +4,15 @@
 // the GENERATED files under schema/ with a real JSON Schema validator (Ajv, draft 2020-12).
 // Needs the built CLI and schema/ (npm run build).
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, type ErrorCode } from '../../src/core/errors.js';
 import { generateSchemaFiles } from '../../src/contract/generate.js';
 import { ROOT, requireBuiltCli, runCli, simulatorConfig, workspace, type CesoWorkspace, type CliResult, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
 import type { Simulator } from '../support/simulator.js';
+import { buildOva } from '../support/ova.js';
 import { startSshServer, type SshServer } from '../support/sshd.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ5yN8dGd1cV2wL contract@example';
@@ -140,6 +142,24 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     const templates = await check('template list', [], 'success');
     expect(templates).toEqual([expect.objectContaining({ name: sim.template, fit: true, unfitReasons: [], via: 'api', mode: 'standard' })]);
     await check('template list', ['--bogus'], 'INVALID_INPUT');
+  });
+
+  it('template import (API): dry run, success, missing file, damaged package, conflict; NOT_SUPPORTED over SSH', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ceso-contract-ova-'));
+    try {
+      const fixture = await buildOva(dir, { capacityMiB: 16, dataMiB: 1 });
+      const plan = await check('template import', [fixture.ova, '--name', 'c-tpl', '--dry-run'], 'dryRun');
+      expect((plan.plan as Json).via).toBe('api');
+      const imported = await check('template import', [fixture.ova, '--name', 'c-tpl'], 'success');
+      expect(imported).toMatchObject({ name: 'c-tpl', bytesUploaded: fixture.vmdkBytes, dropped: [{ name: 'serial0', kind: 'serial port' }] });
+      await check('template import', [fixture.ova, '--name', 'c-tpl'], 'VM_EXISTS');
+      await check('template import', [join(dir, 'missing.ova'), '--name', 'c-tpl2'], 'NOT_FOUND');
+      await check('template import', [fixture.vmdk, '--name', 'c-tpl2'], 'INVALID_INPUT');
+      await check('template import', [fixture.ova, '--name', 'c-tpl2', '--via', 'ssh'], 'NOT_SUPPORTED');
+      await check('vm delete', ['c-tpl', '--force', '--yes'], 'success');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('vm create (API): dry run, success, invalid input, conflict, missing template', async () => {
@@ -306,7 +326,7 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     for (const { command } of index.commands) {
       const kinds = seen.get(command) ?? new Set();
       for (const kind of ['success', 'error'] as const) if (!kinds.has(kind)) missing.push(`${command}: ${kind}`);
-      if (['vm create', 'vm clone', 'vm delete', 'vm power', 'vm reap'].includes(command) && !kinds.has('dryRun')) missing.push(`${command}: dryRun`);
+      if (['vm create', 'vm clone', 'vm delete', 'vm power', 'vm reap', 'template import'].includes(command) && !kinds.has('dryRun')) missing.push(`${command}: dryRun`);
       if (['vm list', 'vm info', 'vm create', 'vm clone', 'vm delete', 'vm power', 'template list'].includes(command)) {
         for (const via of ['api', 'ssh']) if (!viaSeen.get(command)?.has(via)) missing.push(`${command}: via ${via}`);
       }

@@ -26,8 +26,9 @@ export interface LeaseInfo {
   leaseTimeoutSeconds: number;
 }
 
-const POLL_START_MS = 50;
-const POLL_MAX_MS = 1000;
+// The host makes the VM before the lease is ready: usually a fraction of a second.
+const POLL_START_MS = 20;
+const POLL_MAX_MS = 500;
 const DEFAULT_LEASE_TIMEOUT_S = 300;
 const MAX_PROGRESS_INTERVAL_MS = 5000;
 
@@ -70,7 +71,7 @@ export class NfcLease {
       if (state === 'done') throw new CesoError('HOST_FAULT', 'the NFC lease was already completed');
       if (Date.now() > deadline) throw new CesoError('TIMEOUT', `the host did not prepare the import within ${Math.round(timeoutMs / 1000)} s (lease still ${state ?? 'unknown'})`);
       await new Promise((resolve) => setTimeout(resolve, interval));
-      interval = Math.min(interval * 2, POLL_MAX_MS);
+      interval = Math.min(Math.round(interval * 1.5), POLL_MAX_MS);
     }
   }
 

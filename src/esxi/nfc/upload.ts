@@ -5,8 +5,6 @@
  * its pinned thumbprint or verified chain, or the lease's own SHA-1 thumbprint when it gives one.
  */
 import https from 'node:https';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { CesoError, connectionFailure, isCesoError } from '../../core/errors.js';
 import { TrustingAgent, type TlsTrust } from '../soap/tls.js';
 
@@ -60,13 +58,21 @@ export async function upload(target: UploadTarget, size: number, data: AsyncIter
     });
     // An early answer (a refusal) must not leave the body pipe hanging.
     response.catch(() => undefined);
-    async function* counted(): AsyncGenerator<Buffer> {
+    // Each chunk is written and its write completed before the next is asked for: a source may
+    // reuse its buffer (see ovf/package.ts), and memory stays at one chunk in flight.
+    const write = (chunk: Buffer): Promise<void> =>
+      new Promise((resolve, reject) => {
+        request.write(chunk, (error) => (error ? reject(error) : resolve()));
+      });
+    const send = async (): Promise<void> => {
       for await (const chunk of data) {
+        if (request.destroyed) throw new Error('the connection closed');
         sent += chunk.length;
         options.onBytes?.(chunk.length);
-        yield chunk;
+        await write(chunk);
       }
-    }
+      await new Promise<void>((resolve) => request.end(resolve));
+    };
     // A source that stalls holds the body generator in an await no abort can reach: the abort
     // ends the wait here, and the package's close() later frees the stalled read.
     const aborted = new Promise<never>((_resolve, reject) => {
@@ -76,7 +82,7 @@ export async function upload(target: UploadTarget, size: number, data: AsyncIter
       else options.signal.addEventListener('abort', onAbort, { once: true });
     });
     aborted.catch(() => undefined);
-    const transfer = Promise.all([pipeline(Readable.from(counted(), { objectMode: false, highWaterMark: 1 << 20 }), request), response]);
+    const transfer = Promise.all([send(), response]);
     await Promise.race([transfer, aborted]).catch(async (error: unknown) => {
       request.destroy();
       const answer = await Promise.race([response, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100))]).catch(() => undefined);
