@@ -68,7 +68,11 @@ describe('template import on the standalone ESXi simulator', () => {
     work = mkdtempSync(path.join(tmpdir(), 'ceso-ova-'));
     [bed, fixture] = await Promise.all([openSimulatorWorkspace({ mode: 'esx', vms: 1 }), buildOva(work, { capacityMiB: 64, dataMiB: 8 })]);
     ({ sim, env } = bed);
-    server = await serveFiles({ '/images/ubuntu.ova': fixture.ova, '/images/stall.ova': fixture.ova }, { stallAfter: { '/images/stall.ova': 64 * 1024 + fixture.vmdkBytes / 2 } });
+    const half = 64 * 1024 + fixture.vmdkBytes / 2;
+    server = await serveFiles(
+      { '/images/ubuntu.ova': fixture.ova, '/images/stall.ova': fixture.ova, '/images/stall-then-ctrl-c.ova': fixture.ova },
+      { stallAfter: { '/images/stall.ova': half, '/images/stall-then-ctrl-c.ova': half } },
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -222,6 +226,26 @@ describe('template import on the standalone ESXi simulator', () => {
       }
     });
 
+    it('Ctrl-C during the upload aborts the lease and deletes the half-made VM', async () => {
+      const before = await state();
+      let child: { kill(signal: NodeJS.Signals): boolean } | undefined;
+      const running = runCli(['template', 'import', `${server.url}/images/stall-then-ctrl-c.ova`, '--name', 'interrupted', '--json'], {
+        env,
+        timeoutMs: 60_000,
+        onSpawn: (spawned) => (child = spawned),
+      });
+      // the download stalls half-way through the disk: the upload is under way
+      for (let waited = 0; (server.served.get('/images/stall-then-ctrl-c.ova') ?? 0) < 64 * 1024 + fixture.vmdkBytes / 2 && waited < 20_000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      child?.kill('SIGINT');
+      const result = await running;
+      expect(result.code, result.stdout + result.stderr).toBe(8);
+      expect(result.json<{ error: { code: string; details: { cleanedUp: boolean } } }>().error).toMatchObject({ code: 'INTERRUPTED', details: { cleanedUp: true } });
+      expect(await state()).toEqual(before);
+    });
+
     it('an ImportVApp the host fails changes nothing', async () => {
       await sim.control('fail', { method: 'ImportVApp', fault: 'InvalidState' });
       await refuse([fixture.ova, '--name', 'fails'], 'CONFLICT', 4, /ImportVApp: InvalidState/);
@@ -232,5 +256,38 @@ describe('template import on the standalone ESXi simulator', () => {
       expect(result.code).toBe(8);
       expect(result.json<{ error: { code: string; message: string; hint: string } }>().error).toMatchObject({ code: 'NOT_SUPPORTED', message: expect.stringMatching(/vSphere API/), hint: expect.stringMatching(/--via api/) });
     });
+  });
+});
+
+describe('template import on the vCenter simulator', () => {
+  let bed: SimulatorWorkspace;
+  let work: string;
+  let fixture: OvaFixture;
+
+  beforeAll(async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'ceso-ova-vpx-'));
+    [bed, fixture] = await Promise.all([openSimulatorWorkspace({ mode: 'vpx', vms: 1 }), buildOva(work, { capacityMiB: 32, dataMiB: 4 })]);
+  }, 180_000);
+
+  afterAll(async () => {
+    await bed?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('imports into the cluster with the vApp options removed, and VMs cloned from it do not inherit its markers', async () => {
+    const ceso = (...args: string[]) => runCli(args, { env: bed.env, timeoutMs: 120_000 });
+    const dry = await ceso('template', 'import', fixture.ova, '--name', 'jammy', '--dry-run', '--json');
+    const steps = dry.json<{ plan: { steps: Array<{ id: string; description: string; arguments?: { spec?: Record<string, unknown> } }> } }>().plan.steps;
+    expect(steps.find((step) => step.id === 'mark-template')?.arguments?.spec).toMatchObject({ vAppConfigRemoved: true });
+    const result = await ceso('template', 'import', fixture.ova, '--name', 'jammy', '--json');
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    const oracle = await bed.sim.oracle<OracleVm>('vm', 'jammy');
+    expect(oracle.extraConfig).toMatchObject({ 'ceso.template': 'true', 'ceso.importedFrom': 'ubuntu-22.04-server-cloudimg-amd64.ova' });
+    expect(await sha256File(await extentOf(bed.sim, oracle.disks[0]!.file))).toBe(fixture.rawSha256);
+    const created = await ceso('vm', 'create', 'from-jammy', '--template', 'jammy', '--no-power-on', '--json');
+    expect(created.code, created.stdout + created.stderr).toBe(0);
+    const child = await bed.sim.oracle<OracleVm>('vm', 'from-jammy');
+    expect(child.extraConfig['ceso.template']).toBe('jammy');
+    expect(child.extraConfig['ceso.importedFrom']).toBeUndefined();
   });
 });

@@ -214,6 +214,15 @@ function buildPlan(client: VimClient, request: ImportRequest, pkg: OvfPackage, t
   const importArgs = { spec: spec.xml, folder };
   const totalBytes = (): number => spec.fileItems.reduce((sum, item) => sum + (pkg.sizes.get(item.path) ?? item.size ?? 0), 0);
   const vmDirectory = `[${target.datastore.name}] ${request.name}`;
+  const discard = async (state: ImportState): Promise<void> => {
+    await state.lease?.abort();
+    const vm = state.vm ?? (await findByName(client, request.name).catch(() => undefined));
+    if (vm !== undefined) await ignoreGone(runTask(client, 'Destroy_Task', vm, {}, `delete ${request.name}`));
+    const { fileManager } = client.serviceContent;
+    if (fileManager !== undefined) {
+      await ignoreGone(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: vmDirectory, datacenter: target.placement.datacenter }, `delete ${vmDirectory}`));
+    }
+  };
   const steps: Array<PlanStep<ImportState>> = [
     {
       id: 'import-vapp',
@@ -223,20 +232,18 @@ function buildPlan(client: VimClient, request: ImportRequest, pkg: OvfPackage, t
         const lease = await client.invoke('ImportVApp', target.placement.resourcePool, importArgs);
         if (!(lease instanceof MoRef)) throw new CesoError('HOST_FAULT', 'ImportVApp returned no lease');
         state.lease = new NfcLease(client, lease);
-        state.info = await state.lease.waitReady(LEASE_READY_TIMEOUT_MS, signal);
-        state.vm = state.info.entity ?? (await findByName(client, request.name));
+        try {
+          state.info = await state.lease.waitReady(LEASE_READY_TIMEOUT_MS, signal);
+          state.vm = state.info.entity ?? (await findByName(client, request.name));
+        } catch (error) {
+          // the VM exists from ImportVApp on: a step that fails half-way takes back its own part
+          await discard(state).catch(() => undefined);
+          throw error;
+        }
       },
       undo: {
         description: `abort the upload lease and delete the VM ${request.name} and the folder ${vmDirectory}`,
-        run: async (state) => {
-          await state.lease?.abort();
-          const vm = state.vm ?? (await findByName(client, request.name).catch(() => undefined));
-          if (vm !== undefined) await ignoreGone(runTask(client, 'Destroy_Task', vm, {}, `delete ${request.name}`));
-          const { fileManager } = client.serviceContent;
-          if (fileManager !== undefined) {
-            await ignoreGone(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: vmDirectory, datacenter: target.placement.datacenter }, `delete ${vmDirectory}`));
-          }
-        },
+        run: discard,
       },
     },
     {

@@ -13,6 +13,7 @@ import {
 } from '../../core/provisioning.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
 import type { CloneRequest, CreateRequest } from '../../core/requests.js';
+import { MARKERS } from '../../core/vm.js';
 import { MoRef, Typed, asString, type XmlObject } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { findVm, getVmByRef } from './inventory.js';
@@ -217,7 +218,8 @@ function cloneSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Prov
             addressType: 'generated',
           }),
         })),
-        extraConfig: markerOptions(spec),
+        // vCenter copies the source's extraConfig: a template's own markers must not follow
+        extraConfig: [...markerOptions(spec), option(MARKERS.importedFrom, '')],
       },
       powerOn: false,
     },
