@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, openSimulatorWorkspace, type SimulatorWorkspace } from '../support/cli.js';
+import { buildOva } from '../support/ova.js';
 import type { Simulator } from '../support/simulator.js';
 
 /** Runs ceso on a real pseudo-terminal (util-linux `script`), typing `input` into it. */
@@ -58,6 +59,20 @@ describe('on a terminal, and secrets in plans', () => {
     expect(confirmed.code, confirmed.output).toBe(0);
     expect(confirmed.output).toContain('Deleted tty1');
     expect((await sim.oracle<Array<{ name: string }>>('list')).map((vm) => vm.name)).not.toContain('tty1');
+  });
+
+  it('shows the import progress (bytes, rate, ETA) on a terminal, and only the result on stdout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ceso-tty-ova-'));
+    const fixture = await buildOva(dir, { capacityMiB: 64, dataMiB: 48, serialPort: false });
+    const imported = await onTerminal(['template', 'import', fixture.ova, '--name', 'tty-tpl'], env, '');
+    expect(imported.code, imported.output).toBe(0);
+    expect(imported.output).toMatch(/\[2\/4\] upload the disk/);
+    expect(imported.output).toMatch(/\d+%\s+[\d.]+\/[\d.]+ MB\s+[\d.]+ MB\/s\s+ETA \d+m\d\ds/);
+    const piped = await runCli(['template', 'import', fixture.ova, '--name', 'tty-tpl2', '--json'], { env });
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toMatch(/MB\/s/);
+    expect(piped.json<{ name: string }>().name).toBe('tty-tpl2');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('masks secrets from --user-data in plans, and never prints the host password', async () => {
