@@ -79,6 +79,8 @@ describe('restricted mode and expiry', () => {
     await denied(['vm', 'power', foreign, 'off'], 'managedOnly');
     await denied(['vm', 'delete', foreign, '--yes'], 'managedOnly');
     await denied(['vm', 'clone', foreign, 'agent-c', '--ttl', '1h'], 'managedOnly');
+    // an import makes an unmanaged VM: an operator's job, refused before the package is even read
+    await denied(['template', 'import', join(dir, 'ud.yaml'), '--name', 'agent-tpl'], 'templateImport');
     expect(await sim.listFiles()).toEqual(before);
   });
 
