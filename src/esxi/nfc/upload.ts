@@ -60,18 +60,31 @@ export async function upload(target: UploadTarget, size: number, data: AsyncIter
     response.catch(() => undefined);
     // Each chunk is written and its write completed before the next is asked for: a source may
     // reuse its buffer (see ovf/package.ts), and memory stays at one chunk in flight.
+    // A host that refuses the stream answers (and may stop reading) before the body is sent: a
+    // pending write must then end too, or nothing would ever settle it.
+    const refusedEarly = response.then((answer) => {
+      if (answer.status !== 200 && answer.status !== 201) throw refused(target, answer.status, answer.body);
+      return new Promise<never>(() => undefined);
+    });
+    refusedEarly.catch(() => undefined);
     const write = (chunk: Buffer): Promise<void> =>
       new Promise((resolve, reject) => {
-        request.write(chunk, (error) => (error ? reject(error) : resolve()));
+        const onClose = (): void => reject(new Error('the host closed the connection'));
+        request.once('close', onClose);
+        request.write(chunk, (error) => {
+          request.off('close', onClose);
+          if (error) reject(error);
+          else resolve();
+        });
       });
     const send = async (): Promise<void> => {
       for await (const chunk of data) {
-        if (request.destroyed) throw new Error('the connection closed');
+        if (request.destroyed) throw new Error('the host closed the connection');
         sent += chunk.length;
         options.onBytes?.(chunk.length);
-        await write(chunk);
+        await Promise.race([write(chunk), refusedEarly]);
       }
-      await new Promise<void>((resolve) => request.end(resolve));
+      await Promise.race([new Promise<void>((resolve) => request.end(resolve)), refusedEarly]);
     };
     // A source that stalls holds the body generator in an await no abort can reach: the abort
     // ends the wait here, and the package's close() later frees the stalled read.
