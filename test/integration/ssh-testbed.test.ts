@@ -331,7 +331,8 @@ describe('ESXi shell emulator over a real sshd', () => {
   });
 
   it('snapshots: create, the tree of snapshot.get, removeall', async () => {
-    expect((await sh(`vim-cmd vmsvc/snapshot.create ${cloneId} snap01 ${q('snap01 description')} 0 0`)).stdout).toBe('Create Snapshot:\n');
+    // includeMemory=1: a memory snapshot of a running VM is "powered on" (a disk-only one is "powered off")
+    expect((await sh(`vim-cmd vmsvc/snapshot.create ${cloneId} snap01 ${q('snap01 description')} 1 0`)).stdout).toBe('Create Snapshot:\n');
     expect((await sh(`vim-cmd vmsvc/snapshot.create ${cloneId} snap02`)).code).toBe(0);
     const g = await sh(`vim-cmd vmsvc/snapshot.get ${cloneId}`);
     expect(g.stdout).toMatch(

@@ -62,6 +62,9 @@ func dumpValue(v reflect.Value, depth int) string {
 			return `"` + t.UTC().Format("2006-01-02T15:04:05.000000Z") + `"`
 		case morType:
 			r := v.Interface().(types.ManagedObjectReference)
+			if r.Type == "VirtualMachineSnapshot" {
+				return "'vim.vm.Snapshot:" + r.Value + "'" // hostd's name for the type
+			}
 			return "'vim." + r.Type + ":" + r.Value + "'"
 		}
 		return dumpStruct(v, depth)

@@ -468,12 +468,14 @@ func (t *Testbed) copyVirtualDisk(req *types.CopyVirtualDisk_Task) (types.AnyTyp
 	}
 	// data: the flat extent at the bottom of the chain
 	flatSrc := ""
+	var deltas []string // the chain above the flat disk, top first (their data is merged in)
 	cur, curFile := d, src
 	for i := 0; i < 32 && cur != nil; i++ {
 		if cur.flat() {
 			flatSrc = extentFiles(curFile, cur)[0]
 			break
 		}
+		deltas = append(deltas, curFile)
 		hint := cur.kv["parentFileNameHint"]
 		if hint == "" {
 			break
@@ -504,6 +506,7 @@ func (t *Testbed) copyVirtualDisk(req *types.CopyVirtualDisk_Task) (types.AnyTyp
 		_ = f.Truncate(sectors * 512)
 		_ = f.Close()
 	}
+	t.overlayChain(deltas, flatDst) // snapshots.go
 	if err := writeFileAtomic(dst, []byte(flatDescriptor(base, sectors, thin, adapter))); err != nil {
 		return nil, &types.CannotCreateFile{FileFault: types.FileFault{File: req.DestName}}
 	}
@@ -578,6 +581,9 @@ func (t *Testbed) extendVirtualDisk(req *types.ExtendVirtualDisk_Task) (types.An
 	newSectors := req.NewCapacityKb * 2
 	if newSectors < d.sectors() {
 		return nil, &types.InvalidArgument{InvalidProperty: "newCapacityKb"}
+	}
+	if newSectors > d.sectors() && (d.kv["parentFileNameHint"] != "" || t.isChainParent(file)) {
+		return nil, new(types.NotSupported) // disks with parents (or children) cannot be expanded
 	}
 	if vm := t.diskUser(canon(req.Name), true); vm != "" {
 		return nil, &types.FileLocked{FileFault: types.FileFault{File: req.Name}}

@@ -162,6 +162,9 @@ func (t *Testbed) own(method *simulator.Method) func() (int, http.Header, []byte
 	if fn := t.ownNFC(method); fn != nil { // nfc.go: CreateImportSpec, ImportVApp, HttpNfcLease*
 		return fn
 	}
+	if fn := t.ownSnapshot(method); fn != nil { // snapshots.go: Create/Revert*/Remove*Snapshot(s), ConsolidateVMDisks
+		return fn
+	}
 	switch req := method.Body.(type) {
 	case *types.CopyVirtualDisk_Task:
 		return func() (int, http.Header, []byte) {
@@ -206,7 +209,7 @@ func (t *Testbed) own(method *simulator.Method) func() (int, http.Header, []byte
 			return nil
 		}
 		return func() (int, http.Header, []byte) {
-			return t.ownTask(method, func() (types.AnyType, types.BaseMethodFault) { return nil, t.destroyVM(method.This) })
+			return t.ownTask(method, func() (types.AnyType, types.BaseMethodFault) { return nil, t.destroyVMWithSnapshots(method.This) })
 		}
 	case *types.RebootGuest:
 		return func() (int, http.Header, []byte) {
@@ -235,6 +238,8 @@ func (t *Testbed) own(method *simulator.Method) func() (int, http.Header, []byte
 
 type preResult struct {
 	fault   types.BaseMethodFault
+	msg     string // the fault's localized message ("": the usual one)
+	body    []byte // the request to forward instead of the client's (nil: the client's)
 	cleanup func()
 	after   func(taskInfo *types.TaskInfo)
 }
@@ -249,10 +254,16 @@ func (t *Testbed) pre(method *simulator.Method) preResult {
 		}
 		res.cleanup = t.placeholdFlats(req.Config.DeviceChange)
 	case *types.ReconfigVM_Task:
+		if res.fault, res.msg = t.checkReconfig(method.This, &req.Spec); res.fault != nil { // reconfig.go
+			return res
+		}
 		if res.fault = t.validateDevices(req.Spec.DeviceChange); res.fault != nil {
 			return res
 		}
+		res.body = t.reconfigBody(method.This, req)
 		res.cleanup = t.placeholdFlats(req.Spec.DeviceChange)
+		ref := method.This
+		res.after = func(*types.TaskInfo) { t.repairChains(ref) }
 	case *types.RegisterVM_Task:
 		res.cleanup = t.registerNeeds(req)
 		setName := req.Name == ""
@@ -281,6 +292,7 @@ func (t *Testbed) pre(method *simulator.Method) preResult {
 		res.after = func(*types.TaskInfo) {
 			if vmByRef(ref) == nil {
 				t.forget(ref)
+				t.forgetSnapshots(ref)
 			}
 		}
 	}
@@ -344,9 +356,12 @@ func (t *Testbed) execute(r *http.Request, body []byte, method *simulator.Method
 	if pre.fault != nil {
 		pre.cleanup()
 		if isTask {
-			return t.ownTask(method, func() (types.AnyType, types.BaseMethodFault) { return nil, pre.fault })
+			return t.faultTask(method, pre.fault, pre.msg)
 		}
 		return voidResult(method.Name, pre.fault)
+	}
+	if pre.body != nil {
+		body = pre.body
 	}
 	status, hdr, out := t.forward(r, body)
 	pre.cleanup()

@@ -435,9 +435,15 @@ func TestESX(t *testing.T) {
 				disk = x
 			}
 		}
-		disk.CapacityInKB = 12 << 20
-		disk.CapacityInBytes = 12 << 30
 		vm := object.NewVirtualMachine(c.Client, ref)
+		grown := *disk
+		grown.CapacityInKB = 12 << 20
+		grown.CapacityInBytes = 12 << 30
+		tk, _ = vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+			&types.VirtualDeviceConfigSpec{Operation: "edit", Device: &grown}}})
+		if err := tk.Wait(ctx); faultName2(err) != "NotSupported" || !strings.Contains(err.Error(), "Disks with parents cannot be expanded") {
+			t.Fatalf("grow a child disk: %v", err) // as on a host (vcsim grew it)
+		}
 		tk, _ = vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{MemoryMB: 1024, DeviceChange: []types.BaseVirtualDeviceConfigSpec{
 			&types.VirtualDeviceConfigSpec{Operation: "edit", Device: disk}}})
 		if err := tk.Wait(ctx); err != nil {

@@ -89,6 +89,60 @@
 //     cuts an upload in flight off, and Progress/Complete/Abort answer Timedout. Complete: done;
 //     Abort: error, NFC URLs gone (404), a second Abort InvalidState. As in vcsim, neither
 //     Abort nor a timeout deletes the VM (unconfirmed on a real host: clients clean up).
+//   - Snapshots (sim/snapshots.go). vcsim 0.24.2 kept a tree and one empty .vmsn: no delta disks,
+//     state = the VM's power state even with memory=false, revert restored neither config nor
+//     power state, removeChildren left a dangling current snapshot (the next create panicked),
+//     removal deleted unrelated files (the VM's base descriptor), no ConsolidateVMDisks_Task.
+//     Here, as on a host: CreateSnapshot_Task gives each disk a delta <base>-00000N.vmdk in the
+//     VM's folder (seSparse descriptor: parentFileNameHint = the previous file, parentCID = its
+//     CID; a small sparse -sesparse.vmdk extent) and moves the backing to it (backing.parent =
+//     the previous backing); the snapshot MO's config is a deep copy of the VM's at that moment;
+//     tree entry id (increasing per VM, never reused, = vim-cmd's "Snapshot Id"), state
+//     poweredOn only with memory=true on a running VM (suspended: always), quiesced; files
+//     <vm>-Snapshot<id>.vmsn, .vmem (memory), <vm>.vmsd (snapshot.lastUID/current/N.*, as ESXi
+//     writes it); rootSnapshot is kept. quiesce=true on a running VM without tools:
+//     ToolsUnavailable; powered off, memory and quiesce are ignored. Duplicate names allowed.
+//     RevertToSnapshot_Task / RevertToCurrentSnapshot_Task (none: NotFound): the VM is powered
+//     off, the running point discarded, a NEW empty delta put on each of the snapshot's disks,
+//     the snapshot's config restored (CPU, cores, memory, hot-add flags, devices, extraConfig
+//     without guest-set keys, annotation, guest OS, firmware), current = the snapshot; then a
+//     memory snapshot comes back running (a new boot time, the guest reports its address again;
+//     the test bed's choice where a real host resumes), a suspended one suspended, a disk-only
+//     one powered off; suppressPowerOn keeps it off (the test bed's choice: a host may leave a
+//     memory snapshot suspended). RemoveSnapshot_Task (consolidate default true): removed from
+//     the tree (children move up unless removeChildren, which removes the subtree), current
+//     moves to the removed one's parent, its .vmsn/.vmem deleted; the file nothing needs any
+//     more takes its only child's data (the child's files are deleted, its children and every
+//     backing/snapshot that named it name the parent, new CID); consolidate=false leaves the
+//     files and sets runtime.consolidationNeeded, ConsolidateVMDisks_Task merges and clears it.
+//     RemoveAllSnapshots_Task: everything merged into the base disks, backings back on them.
+//     Never merged into or deleted: files other VMs use (a linked clone's template). The delta
+//     extent is a plain sparse file (4 MiB header, then the disk's bytes): merges and
+//     CopyVirtualDisk_Task of a delta carry the data written into it. Task entity: the VM.
+//     Destroy_Task deletes the whole chains; ExtendVirtualDisk_Task of a delta or of a parent
+//     answers NotSupported. The .vmx names the current deltas; vim-cmd vmsvc/snapshot.* acts
+//     through these methods.
+//   - ReconfigVM_Task (sim/reconfig.go): vcsim applied CPU/memory changes with no power-state or
+//     hot-add checks, accepted disk shrinks and grows of disks with parents, panicked on an edit
+//     without deviceInfo (the client saw EOF), stored capacityInKB and capacityInBytes as sent
+//     (a KB-only grow left bytes and the files at the old size), needed a unitNumber for a new
+//     disk. Refusals (* = fault type unconfirmed on a real host, the test bed's choice):
+//     memoryMB not a multiple of 4: GenericVmConfigFault "Memory (RAM) size (N) is invalid";
+//     changing cpuHotAddEnabled/cpuHotRemoveEnabled/memoryHotAddEnabled unless powered off:
+//     InvalidPowerState*; numCPUs up while on without cpuHotAddEnabled, down without
+//     cpuHotRemoveEnabled, numCoresPerSocket changed while on: CpuHotPlugNotSupported* "CPU hot
+//     plug is not supported for this virtual machine."; memoryMB up while on without
+//     memoryHotAddEnabled (or over hotPlugMemoryLimit), down while on: MemoryHotPlugNotSupported*
+//     "Memory hot plug is not supported for this virtual machine."; a disk shrink:
+//     InvalidDeviceOperation* "Invalid operation for device 'I'."; growing a disk with a parent
+//     (snapshot delta, linked clone): NotSupported* "Disks with parents cannot be expanded.";
+//     thick growth beyond the free space: NoDiskSpace (the growth only; vcsim subtracted the full
+//     new size on every edit, here the datastore's space is the test bed's, see below). Fixed
+//     requests: an edit without deviceInfo/backing keeps the device's; capacityInKB/Bytes agree
+//     (the changed one wins), so a grow resizes the extent; a new disk without unitNumber gets
+//     its controller's next free unit (SCSI skips 7) and real files (<vm>_N.vmdk + -flat).
+//   - vmkfstools -X refuses a delta (parentFileNameHint / seSparse extent) and a disk that is
+//     the parent of a registered VM's disk (snapshot chain, linked clone), exit 1.
 //
 // Control API (same HTTPS server, no authentication), see sim/control.go:
 //
@@ -99,7 +153,9 @@
 //	POST /testbed/expire-sessions   POST /testbed/reset   GET /testbed/state
 //
 // Not corrected: managed object ids are vcsim's ("vm-42"), not ESXi's integers; CreateVM_Task
-// with vmPathName "[ds]" and an existing folder puts the VM in "name (0)"; no snapshot files.
+// with vmPathName "[ds]" and an existing folder puts the VM in "name (0)"; snapshot MO ids are
+// vcsim's ("snapshot-57"); layoutEx does not list snapshot files; a branch of the snapshot tree
+// (a snapshot with two children after a revert) is removed without merging its files.
 package main
 
 import (

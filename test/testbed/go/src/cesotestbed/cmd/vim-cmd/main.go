@@ -10,6 +10,7 @@
 // InvalidPowerState). RECONSTRUCTED (no verbatim sample): get.config ("Configuration:" +
 // vim.vm.ConfigInfo incl. extraConfig), get.runtime, device.getdevices, power.suspend
 // ("Suspending VM:"), power.shutdown (silent), snapshot.removeall/remove/revert banners,
+// get.snapshotinfo (the vim.vm.SnapshotInfo dump),
 // message ("No message."), hostsvc/datastore/listsummary and summary (vim.Datastore.Summary
 // dumps: capacity, freeSpace), hostsvc/hostsummary, usage/"Insufficient arguments." texts,
 // the array layout of data-object dumps and most fault messages. Faults print on stdout
@@ -52,9 +53,10 @@ var commands = map[string]command{
 	"vmsvc/power.suspend":           {1, "vmid", powerOp("suspend")},
 	"vmsvc/power.shutdown":          {1, "vmid", powerOp("shutdown")},
 	"vmsvc/snapshot.get":            {1, "vmid", snapshotGet},
+	"vmsvc/get.snapshotinfo":        {1, "vmid", getSnapshotInfo},
 	"vmsvc/snapshot.create":         {1, "vmid [snapshotName] [snapshotDescription] [includeMemory] [quiesced]", snapshotCreate},
 	"vmsvc/snapshot.removeall":      {1, "vmid", snapshotRemoveAll},
-	"vmsvc/snapshot.remove":         {2, "vmid snapshotId", snapshotRemove},
+	"vmsvc/snapshot.remove":         {2, "vmid snapshotId [removeChildren]", snapshotRemove},
 	"vmsvc/snapshot.revert":         {2, "vmid snapshotId [suppressPowerOn]", snapshotRevert},
 	"vmsvc/unregister":              {1, "vmid", unregister},
 	"vmsvc/destroy":                 {1, "vmid", destroy},
@@ -414,6 +416,22 @@ func snapshotGet(s *esxishell.Session, args []string) int {
 	return 0
 }
 
+// getSnapshotInfo (reconstructed) dumps vim.vm.SnapshotInfo (currentSnapshot and the tree with
+// id, state, quiesced, which snapshot.get does not print); "(vim.vm.SnapshotInfo) null" when
+// the VM has no snapshot (hostd's form for a null data object).
+func getSnapshotInfo(s *esxishell.Session, args []string) int {
+	vm, err := s.VM(args[0], "snapshot")
+	if err != nil {
+		return fail(err, "")
+	}
+	if vm.Snapshot == nil {
+		fmt.Fprintln(out, "(vim.vm.SnapshotInfo) null")
+		return 0
+	}
+	fmt.Fprintln(out, esxishell.Dump(vm.Snapshot))
+	return 0
+}
+
 // snapshotRemoveAll prints "Remove All Snapshots:" (reconstructed).
 func snapshotRemoveAll(s *esxishell.Session, args []string) int {
 	if _, err := s.VM(args[0], "name"); err != nil {
@@ -448,6 +466,9 @@ func findSnapshot(vm *mo.VirtualMachine, id string) *types.ManagedObjectReferenc
 }
 
 // snapshotRemove / snapshotRevert (reconstructed banners "Remove Snapshot:" / "Revert Snapshot:").
+// Both act through the simulator's snapshot methods, which the test bed implements as a host
+// does (sim/snapshots.go: delta disks, merge on remove, config and power state on revert);
+// snapshot.remove takes the newer hosts' optional removeChildren (0/1, default 0).
 func snapshotRemove(s *esxishell.Session, args []string) int {
 	vm, err := s.VM(args[0], "snapshot")
 	if err != nil {
@@ -459,7 +480,8 @@ func snapshotRemove(s *esxishell.Session, args []string) int {
 		return fail(&esxishell.Fault{Fault: &types.NotFound{}, Msg: fmt.Sprintf("Unable to find snapshot with id \"%s\"", args[1])}, "")
 	}
 	consolidate := true
-	if _, err := s.Wait(s.VMObject(args[0]).RemoveSnapshot(s.Ctx, ref.Value, false, &consolidate)); err != nil {
+	children := len(args) > 2 && isTrue(args[2])
+	if _, err := s.Wait(s.VMObject(args[0]).RemoveSnapshot(s.Ctx, ref.Value, children, &consolidate)); err != nil {
 		return fail(err, "")
 	}
 	return 0

@@ -2,7 +2,7 @@
 // bed's datastore directories (volumesRoot/<datastore>, see package esxishell):
 //
 //	vmkfstools -i <src.vmdk> <dst.vmdk> [-d thin|zeroedthick|eagerzeroedthick]   clone
-//	vmkfstools -X <size>[k|m|g|t] <disk.vmdk>                                   grow
+//	vmkfstools -X <size>[k|m|g|t] <disk.vmdk>                                   grow (not a delta, not a parent)
 //	vmkfstools -c <size>[k|m|g|t] [-d format] [-a adapter] <disk.vmdk>          create
 //	vmkfstools -U <disk.vmdk>                                                   delete
 //
@@ -421,6 +421,14 @@ func extend(sizeArg, diskArg, disk string, paths *esxishell.Paths) int {
 		return 1
 	}
 	ext := desc.Extents[0]
+	// a delta (snapshot or linked clone) cannot grow, as on a host (message reconstructed)
+	if hint, _ := desc.Get("parentFileNameHint"); hint != "" || isDeltaExtent(ext.Type) {
+		if hint == "" {
+			hint = "?"
+		}
+		fmt.Fprintf(os.Stderr, "Failed to extend disk : The disk '%s' has parent '%s': disks with parents (snapshots, linked clones) cannot be expanded (1).\n", diskArg, hint)
+		return 1
+	}
 	cur := ext.Sectors * esxishell.SectorSize
 	if size < cur {
 		fmt.Fprintf(os.Stderr, "Failed to extend disk : Shrinking a disk is not supported; the new size (%d) is smaller than the current size (%d) (1).\n", size, cur)
@@ -435,6 +443,10 @@ func extend(sizeArg, diskArg, disk string, paths *esxishell.Paths) int {
 			fmt.Fprintf(os.Stderr, "Failed to extend disk : Failed to lock the file (16392).\n")
 			return 1
 		}
+	}
+	if child := chainChild(disk, s); child != "" {
+		fmt.Fprintf(os.Stderr, "Failed to extend disk : The disk '%s' is the parent of '%s' (a snapshot chain or a linked clone): a disk with children cannot be expanded (1).\n", diskArg, child)
+		return 1
 	}
 	if size == cur {
 		fmt.Println("Grow: 100% done.")
@@ -465,6 +477,52 @@ func extend(sizeArg, diskArg, disk string, paths *esxishell.Paths) int {
 	}
 	fmt.Println("Grow: 100% done.")
 	return 0
+}
+
+func isDeltaExtent(kind string) bool {
+	switch strings.ToUpper(kind) {
+	case "SESPARSE", "VMFSSPARSE":
+		return true
+	}
+	return false
+}
+
+// chainChild returns a disk of a registered VM whose parent chain holds the descriptor at
+// local (the VM's current disk, e.g. a snapshot delta, or a linked clone's child disk); "" when
+// there is none or no simulator.
+func chainChild(local string, s *esxishell.Session) string {
+	if s == nil {
+		return ""
+	}
+	p, err := s.Paths()
+	if err != nil {
+		return ""
+	}
+	vms, err := s.ListVMs([]string{"config.hardware.device"})
+	if err != nil {
+		return ""
+	}
+	for _, vm := range vms {
+		if vm.Config == nil {
+			continue
+		}
+		for _, d := range vm.Config.Hardware.Device {
+			disk, ok := d.(*types.VirtualDisk)
+			if !ok {
+				continue
+			}
+			b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			if !ok {
+				continue
+			}
+			for q := b.Parent; q != nil; q = q.Parent {
+				if l, err := p.Local(q.FileName); err == nil && filepath.Clean(l) == filepath.Clean(local) {
+					return b.FileName
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func create(sizeArg, diskArg, disk, format, adapter string) int {
