@@ -180,6 +180,12 @@ func main() {
 			die(2, "import OVF_FILE NAME")
 		}
 		out, err = importOVF(ctx, c, args[1], args[2])
+	case "copy-disk":
+		// govc datastore.disk.cp's essentials: the benchmark's peer for a backup's disk copy
+		if len(args) != 3 {
+			die(2, "copy-disk '[ds] SRC.vmdk' '[ds] DST.vmdk'")
+		}
+		out, err = copyDisk(ctx, c, args[1], args[2])
 	case "clone-raw":
 		if len(args) != 3 {
 			die(2, "clone-raw SOURCE NAME")
