@@ -4,7 +4,7 @@
  * a fault becomes the same CesoError the API path raises for that fault type.
  */
 import { CesoError } from '../core/errors.js';
-import { SoapFault, faultToError } from '../esxi/soap/faults.js';
+import { hostFaultError } from '../core/faults.js';
 import type { ExecOptions, ExecResult, RemoteShell } from './connection.js';
 import { isBareUnset, parseFault, type VimFault } from './parse.js';
 
@@ -21,7 +21,7 @@ export interface CheckedResult extends ExecResult {
 
 /** The CesoError for a fault printed by vim-cmd: same code and message as over the API. */
 export function faultError(fault: VimFault, what: string): CesoError {
-  return faultToError(new SoapFault(fault.type, fault.message || fault.type, {}, what), what);
+  return hostFaultError({ type: fault.type, message: fault.message || fault.type, method: what }, what);
 }
 
 /** vim-cmd could not reach hostd on the host itself. */
