@@ -1,11 +1,13 @@
 // Every command, by id: oclif's "explicit" discovery, so the whole CLI is one bundle.
 import Audit from './audit.js';
+import BackupList from './backup/list.js';
 import ConfigInit from './config/init.js';
 import ConfigValidate from './config/validate.js';
 import HostTrust from './host/trust.js';
 import Schema from './schema.js';
 import TemplateImport from './template/import.js';
 import TemplateList from './template/list.js';
+import VmBackup from './vm/backup.js';
 import VmClone from './vm/clone.js';
 import VmCreate from './vm/create.js';
 import VmDelete from './vm/delete.js';
@@ -14,15 +16,23 @@ import VmIp from './vm/ip.js';
 import VmList from './vm/list.js';
 import VmPower from './vm/power.js';
 import VmReap from './vm/reap.js';
+import VmReconfigure from './vm/reconfigure.js';
+import VmRestore from './vm/restore.js';
+import VmSnapshotCreate from './vm/snapshot/create.js';
+import VmSnapshotDelete from './vm/snapshot/delete.js';
+import VmSnapshotList from './vm/snapshot/list.js';
+import VmSnapshotRevert from './vm/snapshot/revert.js';
 
 export const COMMANDS = {
   audit: Audit,
+  'backup:list': BackupList,
   'config:init': ConfigInit,
   'config:validate': ConfigValidate,
   'host:trust': HostTrust,
   schema: Schema,
   'template:import': TemplateImport,
   'template:list': TemplateList,
+  'vm:backup': VmBackup,
   'vm:clone': VmClone,
   'vm:create': VmCreate,
   'vm:delete': VmDelete,
@@ -31,4 +41,10 @@ export const COMMANDS = {
   'vm:list': VmList,
   'vm:power': VmPower,
   'vm:reap': VmReap,
+  'vm:reconfigure': VmReconfigure,
+  'vm:restore': VmRestore,
+  'vm:snapshot:create': VmSnapshotCreate,
+  'vm:snapshot:delete': VmSnapshotDelete,
+  'vm:snapshot:list': VmSnapshotList,
+  'vm:snapshot:revert': VmSnapshotRevert,
 };

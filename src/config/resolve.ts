@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { CesoError } from '../core/errors.js';
 import type { LoadedConfig } from './load.js';
 import {
+  backupSchema,
   defaultsSchema,
   securitySchema,
   sshSchema,
   thumbprintPattern,
+  type BackupConfig,
   type DefaultsConfig,
   type EsxiConfig,
   type SecurityConfig,
@@ -38,6 +40,8 @@ export interface HostTarget {
   ssh: SshEndpoint;
   defaults: DefaultsConfig;
   security: SecurityConfig;
+  /** `backup:` of the file (vm backup, backup list, vm restore). */
+  backup: BackupConfig;
 }
 
 export interface TargetFlags {
@@ -155,6 +159,7 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
     },
     defaults: defaultsSchema.parse({ ...file.defaults, ...hostDefaults }),
     security: resolveSecurity(file.security, env),
+    backup: backupSchema.parse(file.backup ?? {}),
   };
 }
 

@@ -59,6 +59,8 @@ export const securitySchema = z.strictObject({
   allowedTemplates: z.optional(z.array(text())),
   namePrefix: z.optional(text()),
   allowUserData: z._default(z.boolean(), false),
+  /** vm restore --in-place (it replaces a VM's disks) in restricted mode. */
+  allowRestoreInPlace: z._default(z.boolean(), false),
   requireTTL: z._default(z.boolean(), false),
   maxTTL: z.optional(text()),
   limits: z.optional(
@@ -69,6 +71,12 @@ export const securitySchema = z.strictObject({
       vms: z.optional(z.number().check(z.int(), z.gte(0))),
     }),
   ),
+});
+
+/** Where `vm backup` writes and `backup list` / `vm restore` look, and how many backups a VM keeps. */
+export const backupSchema = z.strictObject({
+  to: z.optional(text()),
+  keep: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 3),
 });
 
 export const hostEntrySchema = z.strictObject({
@@ -84,10 +92,12 @@ export const configFileSchema = z.strictObject({
   defaultHost: z.optional(text()),
   defaults: z.optional(defaultsSchema),
   security: z.optional(securitySchema),
+  backup: z.optional(backupSchema),
 });
 
 export type EsxiConfig = z.infer<typeof esxiSchema>;
 export type SshConfig = z.infer<typeof sshSchema>;
 export type DefaultsConfig = z.infer<typeof defaultsSchema>;
 export type SecurityConfig = z.infer<typeof securitySchema>;
+export type BackupConfig = z.infer<typeof backupSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;

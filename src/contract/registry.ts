@@ -19,6 +19,16 @@ import type { VmDeleteResult } from '../commands/vm/delete.js';
 import type { VmPowerResult } from '../commands/vm/power.js';
 import type { VmIpResult } from '../commands/vm/ip.js';
 import type { VmReapResult } from '../commands/vm/reap.js';
+import type { VmBackupResult } from '../commands/vm/backup.js';
+import type { VmRestoreResult } from '../commands/vm/restore.js';
+import type { BackupListResult } from '../commands/backup/list.js';
+import type { BackupEntry } from '../core/backup.js';
+import type { VmReconfigureResult } from '../commands/vm/reconfigure.js';
+import type { VmSnapshotCreateResult } from '../commands/vm/snapshot/create.js';
+import type { VmSnapshotDeleteResult } from '../commands/vm/snapshot/delete.js';
+import type { VmSnapshotListResult } from '../commands/vm/snapshot/list.js';
+import type { VmSnapshotRevertResult } from '../commands/vm/snapshot/revert.js';
+import type { SnapshotNode, SnapshotTree } from '../core/snapshots.js';
 import type { TemplateImportResult } from '../commands/template/import.js';
 import type { TemplateListResult } from '../commands/template/list.js';
 import type { TemplateInfo } from '../core/templates.js';
@@ -63,6 +73,14 @@ export const CONTRACT = {
   'vm power': command<VmPowerResult>()({ summary: 'The power change, or the plan of a --dry-run', result: s.vmPowerResult }),
   'vm ip': command<VmIpResult>()({ summary: 'The address and readiness the guest reports: now, or once --wait ip|ready is met', result: s.vmIpResult }),
   'vm reap': command<VmReapResult>()({ summary: 'The expired managed VMs deleted (or, on a --dry-run, their plans)', result: s.vmReapResult }),
+  'vm reconfigure': command<VmReconfigureResult>()({ summary: 'The VM after the change (as vm info, plus its hot-add flags and the fields that changed), or the plan of a --dry-run', result: s.vmReconfigureResult }),
+  'vm snapshot create': command<VmSnapshotCreateResult>()({ summary: 'The snapshot taken, or the plan of a --dry-run', result: s.vmSnapshotCreateResult }),
+  'vm snapshot list': command<VmSnapshotListResult>()({ summary: 'The VM’s snapshot tree and its current snapshot', result: s.vmSnapshotListResult }),
+  'vm snapshot revert': command<VmSnapshotRevertResult>()({ summary: 'The VM after the revert (as vm info) plus the snapshot, or the plan of a --dry-run', result: s.vmSnapshotRevertResult }),
+  'vm snapshot delete': command<VmSnapshotDeleteResult>()({ summary: 'The snapshots deleted and the files that went, or the plan of a --dry-run', result: s.vmSnapshotDeleteResult }),
+  'vm backup': command<VmBackupResult>()({ summary: 'The backup made (folder, disks, rotation), or the plan of a --dry-run', result: s.vmBackupResult }),
+  'vm restore': command<VmRestoreResult>()({ summary: 'The VM restored (as vm info, plus the backup and what was replaced), or the plan of a --dry-run', result: s.vmRestoreResult }),
+  'backup list': command<BackupListResult>()({ summary: 'The backups found on the datastores, newest first, complete or not', result: s.backupListResult }),
   'template import': command<TemplateImportResult>()({ summary: 'The template imported (as vm info, plus bytesUploaded and dropped), or the plan of a --dry-run', result: s.templateImportResult }),
   'template list': command<TemplateListResult>()({ summary: 'The VMs that can serve as templates, fit or not, with the reasons', result: s.templateListResult }),
   // audit needs no host, so BaseCommand adds no mode: each record carries the mode it ran under.
@@ -105,10 +123,13 @@ export type ContractAssertions = [
   Assert<Same<PowerOutcome, z.output<typeof s.powerOutcomeSchema>>>,
   Assert<Same<TemplateInfo, z.output<typeof s.templateInfoSchema>>>,
   Assert<Same<GuestWaitOutcome, z.output<typeof s.guestWaitOutcomeSchema>>>,
+  Assert<Same<SnapshotNode, z.output<typeof s.snapshotNodeSchema>>>,
+  Assert<Same<SnapshotTree, z.output<typeof s.snapshotTreeSchema>>>,
   Assert<Same<PowerAction, z.output<typeof s.powerActionSchema>>>,
   Assert<Same<PowerState, z.output<typeof s.powerStateSchema>>>,
   Assert<Same<VmStatus, z.output<typeof s.vmStatusSchema>>>,
   Assert<Same<Via, z.output<typeof s.viaSchema>>>,
+  Assert<Same<BackupEntry, z.output<typeof s.backupEntrySchema>>>,
   Assert<Same<ErrorCode, ErrorEnvelope['error']['code']>>,
   Assert<Same<{ error: ReturnType<CesoError['toJSON']> }, ErrorEnvelope>>,
 ];

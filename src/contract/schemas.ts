@@ -178,6 +178,111 @@ export const vmDeleteResult = z.union([dryRunSchema, ran(deleteOutcomeSchema)]);
 export const vmPowerResult = z.union([dryRunSchema, z.extend(ran(powerOutcomeSchema), { ip: described(z.nullable(z.string()), 'With --wait: the address the guest reports (see vm ip); null without --wait'), ...waitedShape })]);
 export const vmIpResult = z.extend(guestWaitOutcomeSchema, { via: viaSchema });
 
+// --- Reconfigure -----------------------------------------------------------------------------
+
+export const reconfigureChangedSchema = described(
+  z.array(z.string().check(z.regex(/^(cpu|memoryMB|annotation|cpuHotAdd|memoryHotAdd|disks\[\d+\](\.capacityGB)?|nics\[\d+\]\.network)$/))),
+  'The fields of this result the change set, in this order: "cpu", "memoryMB", "disks[i].capacityGB" (disk i grew), ' +
+    '"disks[i]" (disk i was added), "nics[i].network" (NIC i moved), "annotation", "cpuHotAdd", "memoryHotAdd" ' +
+    '(i indexes this result’s disks and nics, from 0). Empty when the VM already had what was asked (nothing was sent to the host)',
+);
+
+export const vmReconfigureResult = z.union([
+  dryRunSchema,
+  z.extend(ran(vmDetailsSchema), {
+    cpuHotAdd: described(z.nullable(z.boolean()), 'CPU hot add (config.cpuHotAddEnabled; vcpu.hotadd in the .vmx); null when the host does not say'),
+    memoryHotAdd: described(z.nullable(z.boolean()), 'Memory hot add (config.memoryHotAddEnabled; mem.hotadd in the .vmx); null when the host does not say'),
+    changed: reconfigureChangedSchema,
+  }),
+]);
+
+// --- Snapshots -------------------------------------------------------------------------------
+
+export const snapshotNodeSchema = z.strictObject({
+  id: described(z.string(), 'The snapshot tree’s integer id (the same over the API and over SSH)'),
+  name: z.string(),
+  path: described(z.string(), 'The names from the root down to this snapshot, joined by "/"'),
+  description: z.nullable(z.string()),
+  createdAt: described(z.nullable(z.string()), 'ISO 8601, whole seconds'),
+  powerState: described(z.nullable(powerStateSchema), 'The power state the snapshot restores: poweredOff for a disk-only snapshot'),
+  memory: described(z.boolean(), 'Whether it holds the VM’s memory (its power state is poweredOn or suspended)'),
+  quiesced: described(z.nullable(z.boolean()), 'Whether the guest was quiesced; null when the host does not say'),
+  get children(): z.ZodMiniArray<typeof snapshotNodeSchema> {
+    return z.array(snapshotNodeSchema);
+  },
+});
+// Registered, not .check()ed (see VmSnapshot).
+snapshotNodeSchema.register(z.globalRegistry, { id: 'SnapshotNode', description: 'A snapshot and, under children, the snapshots taken from it' });
+
+export const snapshotRefSchema = z.strictObject({ id: z.string(), name: z.string(), path: z.string() });
+const vmRefSchema = z.strictObject({ name: z.string(), id: described(z.string(), 'The managed object id (the vmid on a standalone host)') });
+
+export const snapshotTreeSchema = z.strictObject({
+  vm: vmRefSchema,
+  current: described(z.nullable(z.string()), 'The id of the snapshot the VM runs from (what revert goes back to by default); null when none or unknown'),
+  snapshots: z.array(snapshotNodeSchema),
+});
+
+export const snapshotCreateOutcomeSchema = z.strictObject({
+  name: described(z.string(), 'The VM’s name'),
+  id: described(z.string(), 'The VM’s id'),
+  snapshot: snapshotNodeSchema,
+});
+
+export const snapshotDeleteOutcomeSchema = z.strictObject({
+  name: described(z.string(), 'The VM’s name'),
+  id: described(z.string(), 'The VM’s id'),
+  deleted: described(z.array(snapshotRefSchema), 'The snapshots removed'),
+  removedFiles: described(z.array(z.string()), 'Datastore paths that left the VM’s folder (deltas merged away, snapshot state files)'),
+  current: z.nullable(z.string()),
+});
+
+export const vmSnapshotListResult = z.extend(snapshotTreeSchema, { via: viaSchema });
+export const vmSnapshotCreateResult = z.union([dryRunSchema, ran(snapshotCreateOutcomeSchema)]);
+export const vmSnapshotRevertResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), { snapshot: described(snapshotNodeSchema, 'The snapshot reverted to') })]);
+export const vmSnapshotDeleteResult = z.union([dryRunSchema, ran(snapshotDeleteOutcomeSchema)]);
+
+// --- Backups ---------------------------------------------------------------------------------
+
+export const backupEntrySchema = z.strictObject({
+  vm: described(z.string(), 'The VM backed up (from the manifest, else the folder’s name)'),
+  time: described(z.nullable(z.string()), 'ISO time the backup began (the snapshot’s point in time); null when unknown'),
+  size: described(z.nullable(count()), 'Bytes of the backup’s files as the datastore lists them'),
+  path: described(z.string(), 'The backup folder, e.g. "[datastore1] backups/web1/web1-20261201T120000Z"'),
+  complete: described(z.boolean(), 'Whether the folder holds a valid ceso-backup.json (written last: the backup finished)'),
+  problem: described(z.nullable(z.string()), 'Why it is not complete; null when it is'),
+});
+
+export const backupOutcomeSchema = z.strictObject({
+  name: z.string(),
+  id: z.string(),
+  backup: backupEntrySchema,
+  snapshot: described(z.nullable(z.string()), 'The snapshot the disks were copied from (removed again); null for a VM copied powered off'),
+  disks: z.array(
+    z.strictObject({
+      source: described(z.string(), 'The disk the VM used when the backup began'),
+      file: described(z.string(), 'The copy in the backup folder'),
+      capacityBytes: count(),
+      bytes: described(count(), 'The copy’s descriptor and extents as the datastore lists them'),
+    }),
+  ),
+  removed: described(z.array(z.string()), 'Older backups removed by rotation (--keep)'),
+  kept: described(z.array(z.string()), 'The VM’s complete backups after rotation, newest first'),
+  warnings: z.array(z.string()),
+});
+
+export const vmBackupResult = z.union([dryRunSchema, ran(backupOutcomeSchema)]);
+export const backupListResult = z.array(z.extend(backupEntrySchema, { via: viaSchema }));
+export const vmRestoreResult = z.union([
+  dryRunSchema,
+  z.extend(ran(vmDetailsSchema), {
+    backup: described(z.string(), 'The backup folder restored from'),
+    inPlace: described(z.boolean(), 'True for --in-place (the original VM), false for a new VM'),
+    replaced: described(z.array(z.string()), 'In place: the VM’s previous files removed once it used the restored ones; [] for a new VM'),
+    warnings: z.array(z.string()),
+  }),
+]);
+
 // --- Templates -------------------------------------------------------------------------------
 
 export const templateInfoSchema = z.strictObject({

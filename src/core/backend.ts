@@ -1,8 +1,30 @@
 import type { Plan } from './plan.js';
+import type {
+  BackupEntry,
+  BackupListRequest,
+  BackupOptions,
+  BackupOutcome,
+  BackupRequest,
+  RestoreOptions,
+  RestoreOutcome,
+  RestoreRequest,
+  RestoreTarget,
+} from './backup.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from './requests.js';
 import type { ImportOutcome, ImportRequest } from './import.js';
+import type { ReconfigureOptions, ReconfigureOutcome, ReconfigureRequest } from './reconfigure.js';
 import type { TemplateInfo } from './templates.js';
 import type { PowerState, Via, VmDetails, VmSelector, VmStatus, VmSummary } from './vm.js';
+import type {
+  SnapshotCreateOutcome,
+  SnapshotCreateRequest,
+  SnapshotDeleteOutcome,
+  SnapshotDeleteRequest,
+  SnapshotDeleteTarget,
+  SnapshotRevertOutcome,
+  SnapshotRevertRequest,
+  SnapshotTree,
+} from './snapshots.js';
 
 /** A planned change and how to read its outcome once the plan has run. */
 export interface Mutation<R> {
@@ -88,6 +110,12 @@ export interface HostBackend {
   planClone(request: CloneRequest): Promise<Mutation<VmDetails>>;
   planDelete(request: DeleteRequest): Promise<Mutation<DeleteOutcome> & { target: VmDetails }>;
   planPower(request: PowerRequest): Promise<Mutation<PowerOutcome>>;
+  /**
+   * CPUs, memory, disks (grow one, add thin ones), a NIC's port group, hot-add flags and the
+   * annotation in one change (core/reconfigure.ts decides what changes and what is refused, the
+   * same on both paths). A request the VM already satisfies plans no step: `changed` is empty.
+   */
+  planReconfigure(request: ReconfigureRequest, options?: ReconfigureOptions): Promise<Mutation<ReconfigureOutcome>>;
   /** The VMs that can serve as templates (see core/templates.ts), fit or not, with the reasons. */
   listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]>;
   /** An OVA/OVF imported as a template (the API path only; SSH answers NOT_SUPPORTED). */
@@ -98,5 +126,19 @@ export interface HostBackend {
    * during the wait); a wait that runs out fails with TIMEOUT naming what was last seen.
    */
   waitForGuest(selector: VmSelector, options: GuestWaitOptions): Promise<GuestWaitOutcome>;
+  /** A VM's snapshot tree (core/snapshots.ts): reads only. */
+  listSnapshots(selector: VmSelector): Promise<SnapshotTree>;
+  /** A new snapshot; a name the VM already has is SNAPSHOT_EXISTS. Undone (removed) if a later step fails. */
+  planSnapshotCreate(request: SnapshotCreateRequest): Promise<Mutation<SnapshotCreateOutcome>>;
+  /** Back to a snapshot (the current one by default): one revert call; the VM comes back in the snapshot's power state unless powerOn is false. */
+  planSnapshotRevert(request: SnapshotRevertRequest): Promise<Mutation<SnapshotRevertOutcome>>;
+  /** Removes a snapshot (its children too, or every snapshot) with consolidation, then checks that none of its files is left. */
+  planSnapshotDelete(request: SnapshotDeleteRequest): Promise<Mutation<SnapshotDeleteOutcome> & { target: SnapshotDeleteTarget }>;
+  /** The backups under a destination (core/backup.ts), read from their manifests: reads only. */
+  listBackups(request: BackupListRequest): Promise<BackupEntry[]>;
+  /** A hot backup: snapshot, thin disk copies, the snapshot removed, the manifest last, rotation. Undone on failure. */
+  planBackup(request: BackupRequest, options?: BackupOptions): Promise<Mutation<BackupOutcome>>;
+  /** A new VM from a backup (new identity), or the original VM put back onto it (in place). Undone on failure. */
+  planRestore(request: RestoreRequest, options?: RestoreOptions): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }>;
   close(): Promise<void>;
 }

@@ -8,13 +8,35 @@
  * switch; a plan the API built keeps its API steps and is executed by the API. Once switched,
  * the rest of the invocation stays on SSH. `via` tells which path served the last call.
  */
+import type {
+  BackupEntry,
+  BackupListRequest,
+  BackupOptions,
+  BackupOutcome,
+  BackupRequest,
+  RestoreOptions,
+  RestoreOutcome,
+  RestoreRequest,
+  RestoreTarget,
+} from './backup.js';
 import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from './backend.js';
 import { CesoError, isCesoError } from './errors.js';
 import { logger } from './log.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from './requests.js';
 import type { ImportOutcome, ImportRequest } from './import.js';
+import type { ReconfigureOptions, ReconfigureOutcome, ReconfigureRequest } from './reconfigure.js';
 import type { TemplateInfo } from './templates.js';
 import type { Via, VmDetails, VmSelector, VmSummary } from './vm.js';
+import type {
+  SnapshotCreateOutcome,
+  SnapshotCreateRequest,
+  SnapshotDeleteOutcome,
+  SnapshotDeleteRequest,
+  SnapshotDeleteTarget,
+  SnapshotRevertOutcome,
+  SnapshotRevertRequest,
+  SnapshotTree,
+} from './snapshots.js';
 
 // An unknown or changed SSH host key is not "unusable": it may be an impostor, and keeps its own code.
 const SSH_UNUSABLE = new Set(['HOST_UNREACHABLE', 'AUTH_FAILED', 'NO_PERMISSION', 'CONFIG_INVALID']);
@@ -102,6 +124,10 @@ export class FallbackBackend implements HostBackend {
     return this.attempt('vm power', (backend) => backend.planPower(request));
   }
 
+  planReconfigure(request: ReconfigureRequest, options?: ReconfigureOptions): Promise<Mutation<ReconfigureOutcome>> {
+    return this.attempt('vm reconfigure', (backend) => backend.planReconfigure(request, options));
+  }
+
   listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {
     return this.attempt('template list', (backend) => backend.listTemplates(options));
   }
@@ -117,6 +143,34 @@ export class FallbackBackend implements HostBackend {
       const outcome = await backend.waitForGuest(selector, { ...options, timeoutMs: Math.max(0, options.timeoutMs - (Date.now() - started)) });
       return outcome.waitedMs === null ? outcome : { ...outcome, waitedMs: Date.now() - started };
     });
+  }
+
+  listSnapshots(selector: VmSelector): Promise<SnapshotTree> {
+    return this.attempt('vm snapshot list', (backend) => backend.listSnapshots(selector));
+  }
+
+  planSnapshotCreate(request: SnapshotCreateRequest): Promise<Mutation<SnapshotCreateOutcome>> {
+    return this.attempt('vm snapshot create', (backend) => backend.planSnapshotCreate(request));
+  }
+
+  planSnapshotRevert(request: SnapshotRevertRequest): Promise<Mutation<SnapshotRevertOutcome>> {
+    return this.attempt('vm snapshot revert', (backend) => backend.planSnapshotRevert(request));
+  }
+
+  planSnapshotDelete(request: SnapshotDeleteRequest): Promise<Mutation<SnapshotDeleteOutcome> & { target: SnapshotDeleteTarget }> {
+    return this.attempt('vm snapshot delete', (backend) => backend.planSnapshotDelete(request));
+  }
+
+  listBackups(request: BackupListRequest): Promise<BackupEntry[]> {
+    return this.attempt('backup list', (backend) => backend.listBackups(request));
+  }
+
+  planBackup(request: BackupRequest, options?: BackupOptions): Promise<Mutation<BackupOutcome>> {
+    return this.attempt('vm backup', (backend) => backend.planBackup(request, options));
+  }
+
+  planRestore(request: RestoreRequest, options?: RestoreOptions): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }> {
+    return this.attempt('vm restore', (backend) => backend.planRestore(request, options));
   }
 
   async close(): Promise<void> {

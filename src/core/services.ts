@@ -1,12 +1,24 @@
 import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from './backend.js';
+import type { BackupEntry, BackupListRequest, BackupOutcome, BackupRequest, RestoreOutcome, RestoreRequest, RestoreTarget } from './backup.js';
 import { CesoError } from './errors.js';
 import type { ImportOutcome, ImportRequest } from './import.js';
 import type { TemplateInfo } from './templates.js';
 import { perform } from './operations.js';
 import type { RenderedPlan } from './plan.js';
 import type { Policy } from './policy.js';
+import type { ReconfigureOutcome, ReconfigureRequest } from './reconfigure.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from './requests.js';
-import type { VmDetails, VmSummary } from './vm.js';
+import type { VmDetails, VmSelector, VmSummary } from './vm.js';
+import type {
+  SnapshotCreateOutcome,
+  SnapshotCreateRequest,
+  SnapshotDeleteOutcome,
+  SnapshotDeleteRequest,
+  SnapshotDeleteTarget,
+  SnapshotRevertOutcome,
+  SnapshotRevertRequest,
+  SnapshotTree,
+} from './snapshots.js';
 
 /**
  * The operations commands call: the policy first (restricted mode), then the backend's plan.
@@ -38,9 +50,54 @@ export async function planPowerVm({ backend, policy }: Services, request: PowerR
   return backend.planPower(request);
 }
 
+/**
+ * A reconfigure: the size limits first, then the plan; the managedOnly rule is checked on the VM
+ * the plan reads (no extra round trip), before anything is decided.
+ */
+export async function planReconfigureVm({ backend, policy }: Services, request: ReconfigureRequest): Promise<Mutation<ReconfigureOutcome>> {
+  policy.checkReconfigure(request);
+  return backend.planReconfigure(request, { authorize: (vm) => policy.checkManagedVm(vm, 'reconfigure') });
+}
+
 export async function planImportTemplate({ backend, policy }: Services, request: ImportRequest): Promise<Mutation<ImportOutcome>> {
   policy.checkImport();
   return backend.planImport(request);
+}
+
+/** Snapshots: anyone may list them (like vm info); restricted mode changes only managed VMs, and a delete needs --yes there. */
+export function listSnapshots({ backend }: Services, selector: VmSelector): Promise<SnapshotTree> {
+  return backend.listSnapshots(selector);
+}
+
+export async function planSnapshotCreate({ backend, policy }: Services, request: SnapshotCreateRequest): Promise<Mutation<SnapshotCreateOutcome>> {
+  await policy.checkManaged(backend, request.vm, 'snapshot');
+  return backend.planSnapshotCreate(request);
+}
+
+export async function planSnapshotRevert({ backend, policy }: Services, request: SnapshotRevertRequest): Promise<Mutation<SnapshotRevertOutcome>> {
+  await policy.checkManaged(backend, request.vm, 'revert');
+  return backend.planSnapshotRevert(request);
+}
+
+export async function planSnapshotDelete({ backend, policy }: Services, request: SnapshotDeleteRequest, yes: boolean): Promise<Mutation<SnapshotDeleteOutcome> & { target: SnapshotDeleteTarget }> {
+  policy.checkFlags({ yes, destructive: true });
+  await policy.checkManaged(backend, request.vm, 'delete snapshots of');
+  return backend.planSnapshotDelete(request);
+}
+
+/** Backups: anyone may list them; restricted mode backs up managed VMs only (checked on the VM the plan reads). */
+export function listBackups({ backend }: Services, request: BackupListRequest): Promise<BackupEntry[]> {
+  return backend.listBackups(request);
+}
+
+export function planBackup({ backend, policy }: Services, request: BackupRequest): Promise<Mutation<BackupOutcome>> {
+  return backend.planBackup(request, { authorize: (vm) => policy.checkManagedVm(vm, 'back up') });
+}
+
+/** A restore: in place is destructive (--yes in restricted mode); the rest is checked on the manifest the plan reads. */
+export async function planRestore({ backend, policy }: Services, request: RestoreRequest, yes: boolean): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }> {
+  if (request.inPlace) policy.checkFlags({ yes, destructive: true });
+  return backend.planRestore(request, { authorize: (manifest, target) => policy.checkRestore(backend, request, manifest, target) });
 }
 
 export function listTemplates({ backend }: Services, options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {

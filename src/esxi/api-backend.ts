@@ -1,6 +1,18 @@
 import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
 import { CesoError } from '../core/errors.js';
+import type {
+  BackupEntry,
+  BackupListRequest,
+  BackupOptions,
+  BackupOutcome,
+  BackupRequest,
+  RestoreOptions,
+  RestoreOutcome,
+  RestoreRequest,
+  RestoreTarget,
+} from '../core/backup.js';
 import type { ImportOutcome, ImportRequest } from '../core/import.js';
+import type { ReconfigureOptions, ReconfigureOutcome, ReconfigureRequest } from '../core/reconfigure.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from '../core/requests.js';
 import type { TemplateInfo } from '../core/templates.js';
 import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
@@ -9,6 +21,16 @@ import { VimClient } from './vim/client.js';
 import { getVm, getVmByRef, listVms } from './ops/inventory.js';
 import type { ProvisionState } from './ops/provision.js';
 import { deleteMutation, powerMutation } from '../core/mutations.js';
+import type {
+  SnapshotCreateOutcome,
+  SnapshotCreateRequest,
+  SnapshotDeleteOutcome,
+  SnapshotDeleteRequest,
+  SnapshotDeleteTarget,
+  SnapshotRevertOutcome,
+  SnapshotRevertRequest,
+  SnapshotTree,
+} from '../core/snapshots.js';
 
 /** The vSphere API path: every operation goes through one logged-in VimClient. */
 export class ApiBackend implements HostBackend {
@@ -68,6 +90,11 @@ export class ApiBackend implements HostBackend {
     return powerMutation(await planPower(this.client, request));
   }
 
+  async planReconfigure(request: ReconfigureRequest, options?: ReconfigureOptions): Promise<Mutation<ReconfigureOutcome>> {
+    const { planReconfigure } = await import('./ops/reconfigure.js');
+    return planReconfigure(this.client, request, options);
+  }
+
   async listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {
     const { listTemplates } = await import('./ops/templates.js');
     return listTemplates(this.client, options);
@@ -83,9 +110,44 @@ export class ApiBackend implements HostBackend {
     return waitForGuest(this.client, selector, options, { callTimeoutMs: this.callTimeoutMs });
   }
 
+  async listSnapshots(selector: VmSelector): Promise<SnapshotTree> {
+    const { listSnapshots } = await import('./ops/snapshots.js');
+    return listSnapshots(this.client, selector);
+  }
+
+  async planSnapshotCreate(request: SnapshotCreateRequest): Promise<Mutation<SnapshotCreateOutcome>> {
+    const { planSnapshotCreate } = await import('./ops/snapshots.js');
+    return planSnapshotCreate(this.client, request);
+  }
+
+  async planSnapshotRevert(request: SnapshotRevertRequest): Promise<Mutation<SnapshotRevertOutcome>> {
+    const { planSnapshotRevert } = await import('./ops/snapshots.js');
+    return planSnapshotRevert(this.client, request);
+  }
+
+  async planSnapshotDelete(request: SnapshotDeleteRequest): Promise<Mutation<SnapshotDeleteOutcome> & { target: SnapshotDeleteTarget }> {
+    const { planSnapshotDelete } = await import('./ops/snapshots.js');
+    return planSnapshotDelete(this.client, request);
+  }
+
   private async created(state: ProvisionState): Promise<VmDetails> {
     if (state.vm === undefined) throw new CesoError('INTERNAL', 'the plan made no VM');
     return getVmByRef(this.client, state.vm);
+  }
+
+  async listBackups(request: BackupListRequest): Promise<BackupEntry[]> {
+    const { listBackups } = await import('./ops/backup.js');
+    return listBackups(this.client, request);
+  }
+
+  async planBackup(request: BackupRequest, options?: BackupOptions): Promise<Mutation<BackupOutcome>> {
+    const { planBackup } = await import('./ops/backup.js');
+    return planBackup(this.client, request, options);
+  }
+
+  async planRestore(request: RestoreRequest, options?: RestoreOptions): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }> {
+    const { planRestore } = await import('./ops/backup.js');
+    return planRestore(this.client, request, options);
   }
 
   async close(): Promise<void> {

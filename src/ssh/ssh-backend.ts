@@ -1,7 +1,19 @@
 /** The SSH path: every operation over one lazily opened SSH connection, with vim-cmd and vmkfstools. */
 import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
 import { CesoError } from '../core/errors.js';
+import type {
+  BackupEntry,
+  BackupListRequest,
+  BackupOptions,
+  BackupOutcome,
+  BackupRequest,
+  RestoreOptions,
+  RestoreOutcome,
+  RestoreRequest,
+  RestoreTarget,
+} from '../core/backup.js';
 import type { ImportOutcome, ImportRequest } from '../core/import.js';
+import type { ReconfigureOptions, ReconfigureOutcome, ReconfigureRequest } from '../core/reconfigure.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from '../core/requests.js';
 import type { TemplateInfo } from '../core/templates.js';
 import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
@@ -12,6 +24,16 @@ import { getVm, listVms } from './ops/inventory.js';
 import { planDelete, planPower } from './ops/lifecycle.js';
 import { planClone, planCreate, type SshProvisionState } from './ops/provision.js';
 import { deleteMutation, powerMutation } from '../core/mutations.js';
+import type {
+  SnapshotCreateOutcome,
+  SnapshotCreateRequest,
+  SnapshotDeleteOutcome,
+  SnapshotDeleteRequest,
+  SnapshotDeleteTarget,
+  SnapshotRevertOutcome,
+  SnapshotRevertRequest,
+  SnapshotTree,
+} from '../core/snapshots.js';
 
 export class SshBackend implements HostBackend {
   readonly via = 'ssh' as const;
@@ -57,6 +79,11 @@ export class SshBackend implements HostBackend {
     return powerMutation(await planPower(this.context, request));
   }
 
+  async planReconfigure(request: ReconfigureRequest, options?: ReconfigureOptions): Promise<Mutation<ReconfigureOutcome>> {
+    const { planReconfigure } = await import('./ops/reconfigure.js');
+    return planReconfigure(this.context, request, options);
+  }
+
   async listTemplates(options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {
     const { listTemplates } = await import('./ops/templates.js');
     return listTemplates(this.context, options);
@@ -74,9 +101,44 @@ export class SshBackend implements HostBackend {
     return waitForGuest(this.context, selector, options);
   }
 
+  async listSnapshots(selector: VmSelector): Promise<SnapshotTree> {
+    const { listSnapshots } = await import('./ops/snapshots.js');
+    return listSnapshots(this.context, selector);
+  }
+
+  async planSnapshotCreate(request: SnapshotCreateRequest): Promise<Mutation<SnapshotCreateOutcome>> {
+    const { planSnapshotCreate } = await import('./ops/snapshots.js');
+    return planSnapshotCreate(this.context, request);
+  }
+
+  async planSnapshotRevert(request: SnapshotRevertRequest): Promise<Mutation<SnapshotRevertOutcome>> {
+    const { planSnapshotRevert } = await import('./ops/snapshots.js');
+    return planSnapshotRevert(this.context, request);
+  }
+
+  async planSnapshotDelete(request: SnapshotDeleteRequest): Promise<Mutation<SnapshotDeleteOutcome> & { target: SnapshotDeleteTarget }> {
+    const { planSnapshotDelete } = await import('./ops/snapshots.js');
+    return planSnapshotDelete(this.context, request);
+  }
+
   private async created(state: SshProvisionState): Promise<VmDetails> {
     if (state.vmid === undefined) throw new CesoError('INTERNAL', 'the plan made no VM');
     return getVm(this.context, { id: state.vmid });
+  }
+
+  async listBackups(request: BackupListRequest): Promise<BackupEntry[]> {
+    const { listBackups } = await import('./ops/backup.js');
+    return listBackups(this.context, request);
+  }
+
+  async planBackup(request: BackupRequest, options?: BackupOptions): Promise<Mutation<BackupOutcome>> {
+    const { planBackup } = await import('./ops/backup.js');
+    return planBackup(this.context, request, options);
+  }
+
+  async planRestore(request: RestoreRequest, options?: RestoreOptions): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }> {
+    const { planRestore } = await import('./ops/backup.js');
+    return planRestore(this.context, request, options);
   }
 
   async close(): Promise<void> {

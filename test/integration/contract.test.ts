@@ -17,6 +17,8 @@ import { startSshServer, type SshServer } from '../support/sshd.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ5yN8dGd1cV2wL contract@example';
 const SCHEMA_DIR = join(ROOT, 'schema');
+/** The snapshot commands that change a VM: each must dry-run, and run on both paths. */
+const SNAPSHOT_CHANGES = ['vm snapshot create', 'vm snapshot revert', 'vm snapshot delete'];
 
 type Json = Record<string, unknown>;
 type Expected = 'success' | 'dryRun' | ErrorCode;
@@ -188,6 +190,32 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     await check('vm power', ['no-such-vm', 'on'], 'VM_NOT_FOUND');
   });
 
+  it('vm snapshot create, list, revert, delete (API): dry runs, successes, not found, conflicts, invalid input', async () => {
+    await check('vm snapshot create', ['c-web', 'c-snap', '--dry-run'], 'dryRun');
+    expect(await check('vm snapshot create', ['c-web', 'c-snap', '--description', 'contract'], 'success')).toMatchObject({ name: 'c-web', via: 'api', mode: 'standard', snapshot: { name: 'c-snap', memory: false } });
+    await check('vm snapshot create', ['c-web', 'c-snap'], 'SNAPSHOT_EXISTS');
+    await check('vm snapshot create', ['c-web', 'a/b'], 'INVALID_INPUT');
+    await check('vm snapshot create', ['c-web', 'c-q', '--quiesce'], 'TOOLS_NOT_RUNNING');
+    expect(await check('vm snapshot list', ['c-web'], 'success')).toMatchObject({ vm: { name: 'c-web' }, via: 'api', mode: 'standard', snapshots: [{ name: 'c-snap', children: [] }] });
+    await check('vm snapshot list', ['no-such-vm'], 'VM_NOT_FOUND');
+    await check('vm snapshot revert', ['c-web', '--dry-run'], 'dryRun');
+    expect(await check('vm snapshot revert', ['c-web', 'c-snap'], 'success')).toMatchObject({ name: 'c-web', via: 'api', snapshot: { name: 'c-snap' } });
+    await check('vm snapshot revert', ['c-web', 'no-such-snapshot'], 'SNAPSHOT_NOT_FOUND');
+    await check('vm snapshot delete', ['c-web', 'c-snap', '--dry-run'], 'dryRun');
+    await check('vm snapshot delete', ['c-web', 'c-snap'], 'CONFIRMATION_REQUIRED');
+    expect(await check('vm snapshot delete', ['c-web', 'c-snap', '--yes'], 'success')).toMatchObject({ name: 'c-web', via: 'api', deleted: [{ name: 'c-snap' }] });
+    await check('vm snapshot delete', ['c-web', 'c-snap', '--yes'], 'SNAPSHOT_NOT_FOUND');
+  });
+
+  it('vm reconfigure (API): dry run, success, nothing to change, refused shrink, not found, invalid input', async () => {
+    await check('vm reconfigure', ['c-web', '--cpu', '3', '--add-disk', '1', '--dry-run'], 'dryRun');
+    expect(await check('vm reconfigure', ['c-web', '--cpu', '3', '--add-disk', '1', '--annotation', 'contract'], 'success')).toMatchObject({ name: 'c-web', via: 'api', mode: 'standard', cpu: 3, changed: ['cpu', 'disks[1]', 'annotation'] });
+    expect(await check('vm reconfigure', ['c-web', '--cpu', '3'], 'success')).toMatchObject({ changed: [] });
+    await check('vm reconfigure', ['c-web', '--disk', '1'], 'CONFLICT');
+    await check('vm reconfigure', ['no-such-vm', '--cpu', '2'], 'VM_NOT_FOUND');
+    await check('vm reconfigure', ['c-web', '--memory-mb', '1001'], 'INVALID_INPUT');
+  });
+
   it('vm clone (API): dry run, success, source running, source missing', async () => {
     await check('vm clone', ['c-web', 'c-copy', '--dry-run'], 'dryRun');
     expect(await check('vm clone', ['c-web', 'c-copy', '--no-power-on'], 'success')).toMatchObject({ name: 'c-copy', via: 'api', status: 'stopped' });
@@ -204,6 +232,20 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     await check('vm delete', ['c-copy'], 'CONFIRMATION_REQUIRED');
     expect(await check('vm delete', ['c-copy', '--yes'], 'success')).toMatchObject({ name: 'c-copy', deleted: true, via: 'api' });
     await check('vm delete', ['c-copy', '--yes'], 'VM_NOT_FOUND');
+  });
+
+  it('vm backup, backup list, vm restore (API): dry runs, successes, errors', async () => {
+    await check('vm backup', [foreign, '--dry-run'], 'dryRun');
+    const made = await check('vm backup', [foreign, '--keep', '2'], 'success');
+    expect(made).toMatchObject({ name: foreign, via: 'api', mode: 'standard', backup: { complete: true } });
+    await check('vm backup', ['no-such-vm'], 'VM_NOT_FOUND');
+    await check('vm backup', [foreign, '--keep', '0'], 'INVALID_INPUT');
+    expect((await check('backup list', [], 'success')).map((backup) => backup.path)).toContain((made.backup as Json).path);
+    await check('backup list', ['--to', '[datastore1] ../x'], 'INVALID_INPUT');
+    await check('vm restore', [`${foreign}@latest`, '--name', 'c-restored', '--dry-run'], 'dryRun');
+    expect(await check('vm restore', [`${foreign}@latest`, '--name', 'c-restored'], 'success')).toMatchObject({ name: 'c-restored', inPlace: false, via: 'api', managed: true });
+    await check('vm restore', [`${foreign}@20200101T000000Z`, '--name', 'c-restored2'], 'BACKUP_NOT_FOUND');
+    await check('vm delete', ['c-restored', '--yes'], 'success');
   });
 
   it('vm reap (API): nothing expired, dry run, reaped, invalid input', async () => {
@@ -273,6 +315,9 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     expect(await check('vm info', [foreign], 'success', restricted)).toMatchObject({ mode: 'restricted' });
     await check('vm delete', [foreign, '--yes'], 'POLICY_DENIED', restricted);
     await check('vm power', [foreign, 'off'], 'POLICY_DENIED', restricted);
+    await check('vm reconfigure', [foreign, '--cpu', '2'], 'POLICY_DENIED', restricted);
+    await check('vm snapshot create', [foreign, 'x'], 'POLICY_DENIED', restricted);
+    await check('vm snapshot delete', [foreign, '--all'], 'POLICY_DENIED', restricted);
   });
 
   describe('over SSH (--via ssh)', () => {
@@ -298,6 +343,31 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       expect((await ssh('template list', [], 'success')).every((template) => template.via === 'ssh')).toBe(true);
     });
 
+    it('vm snapshot create, list, revert, delete: dry runs, successes and errors', async () => {
+      await ssh('vm snapshot create', [foreign, 's-snap', '--memory', '--dry-run'], 'dryRun');
+      expect(await ssh('vm snapshot create', [foreign, 's-snap', '--memory'], 'success')).toMatchObject({ via: 'ssh', name: foreign, snapshot: { name: 's-snap' } });
+      await ssh('vm snapshot create', [foreign, 's-snap'], 'SNAPSHOT_EXISTS');
+      expect(await ssh('vm snapshot list', [foreign], 'success')).toMatchObject({ via: 'ssh', snapshots: [{ name: 's-snap' }] });
+      await ssh('vm snapshot list', ['no-such-vm'], 'VM_NOT_FOUND');
+      await ssh('vm snapshot revert', [foreign, 's-snap', '--dry-run'], 'dryRun');
+      expect(await ssh('vm snapshot revert', [foreign], 'success')).toMatchObject({ via: 'ssh', name: foreign, snapshot: { name: 's-snap' } });
+      await ssh('vm snapshot revert', [foreign, 'no-such-snapshot'], 'SNAPSHOT_NOT_FOUND');
+      await ssh('vm snapshot delete', [foreign, '--all', '--dry-run'], 'dryRun');
+      expect(await ssh('vm snapshot delete', [foreign, '--all', '--yes'], 'success')).toMatchObject({ via: 'ssh', deleted: [{ name: 's-snap' }] });
+      await ssh('vm snapshot delete', [foreign, 's-snap', '--yes'], 'SNAPSHOT_NOT_FOUND');
+    });
+
+    it('vm backup, backup list, vm restore', async () => {
+      expect(((await ssh('vm backup', [foreign, '--dry-run'], 'dryRun')).plan as Json).via).toBe('ssh');
+      expect(await ssh('vm backup', [foreign, '--keep', '2'], 'success')).toMatchObject({ via: 'ssh', backup: { complete: true } });
+      await ssh('vm backup', ['no-such-vm'], 'VM_NOT_FOUND');
+      expect((await ssh('backup list', [], 'success')).every((backup) => backup.via === 'ssh')).toBe(true);
+      await ssh('vm restore', [`${foreign}@latest`, '--name', 's-restored', '--dry-run'], 'dryRun');
+      expect(await ssh('vm restore', [`${foreign}@latest`, '--name', 's-restored'], 'success')).toMatchObject({ via: 'ssh', name: 's-restored' });
+      await ssh('vm restore', ['nobody@latest', '--name', 's-restored2'], 'BACKUP_NOT_FOUND');
+      await ssh('vm delete', ['s-restored', '--yes'], 'success');
+    });
+
     it('vm create, power, clone, delete: dry runs, successes and errors', async () => {
       const plan = await ssh('vm create', ['s-web', '--ssh-key', KEY, '--dry-run'], 'dryRun');
       expect((plan.plan as Json).via).toBe('ssh');
@@ -310,6 +380,11 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       await ssh('vm power', ['s-web', 'reset'], 'INVALID_POWER_STATE');
       expect(await ssh('vm ip', ['s-web'], 'success')).toMatchObject({ via: 'ssh', ip: null, powerState: 'poweredOff' });
       await ssh('vm ip', ['s-web', '--wait', 'ip'], 'INVALID_POWER_STATE');
+
+      await ssh('vm reconfigure', ['s-web', '--cpu', '3', '--disk', '30', '--dry-run'], 'dryRun');
+      expect(await ssh('vm reconfigure', ['s-web', '--cpu', '3', '--disk', '30'], 'success')).toMatchObject({ via: 'ssh', cpu: 3, changed: ['cpu', 'disks[0].capacityGB'] });
+      await ssh('vm reconfigure', ['s-web', '--disk', '10'], 'CONFLICT');
+      await ssh('vm reconfigure', ['no-such-vm', '--cpu', '2'], 'VM_NOT_FOUND');
 
       await ssh('vm clone', ['s-web', 's-copy', '--dry-run'], 'dryRun');
       expect(await ssh('vm clone', ['s-web', 's-copy', '--no-power-on'], 'success')).toMatchObject({ via: 'ssh', name: 's-copy' });
@@ -326,8 +401,8 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     for (const { command } of index.commands) {
       const kinds = seen.get(command) ?? new Set();
       for (const kind of ['success', 'error'] as const) if (!kinds.has(kind)) missing.push(`${command}: ${kind}`);
-      if (['vm create', 'vm clone', 'vm delete', 'vm power', 'vm reap', 'template import'].includes(command) && !kinds.has('dryRun')) missing.push(`${command}: dryRun`);
-      if (['vm list', 'vm info', 'vm create', 'vm clone', 'vm delete', 'vm power', 'template list'].includes(command)) {
+      if (['vm create', 'vm clone', 'vm delete', 'vm power', 'vm reap', 'vm reconfigure', 'template import', 'vm backup', 'vm restore', ...SNAPSHOT_CHANGES].includes(command) && !kinds.has('dryRun')) missing.push(`${command}: dryRun`);
+      if (['vm list', 'vm info', 'vm create', 'vm clone', 'vm delete', 'vm power', 'vm reconfigure', 'template list', 'vm snapshot list', 'vm backup', 'backup list', 'vm restore', ...SNAPSHOT_CHANGES].includes(command)) {
         for (const via of ['api', 'ssh']) if (!viaSeen.get(command)?.has(via)) missing.push(`${command}: via ${via}`);
       }
     }

@@ -26,10 +26,18 @@ function fakeBackend(via: Via, behaviour: { error?: CesoError } = {}): HostBacke
     planClone: () => mutation('clone'),
     planDelete: async () => ({ ...(await mutation('delete')), target: vm }) as never,
     planPower: () => mutation('power') as never,
+    planReconfigure: () => mutation('reconfigure') as never,
     listTemplates: () => answer('listTemplates', []),
     planImport: () => mutation('import') as never,
     waitForGuest: (_selector, options) =>
       answer('waitForGuest', { name: 'web1', id: vm.id, ip: '10.0.0.5', ready: null, waitedMs: options.until === 'now' ? null : 5, powerState: 'poweredOn', toolsStatus: 'guestToolsRunning' }),
+    listSnapshots: () => answer('listSnapshots', { vm: { name: 'web1', id: vm.id }, current: null, snapshots: [] }),
+    planSnapshotCreate: () => mutation('snapshot create') as never,
+    planSnapshotRevert: () => mutation('snapshot revert') as never,
+    planSnapshotDelete: async () => ({ ...(await mutation('snapshot delete')), target: { vm: { name: 'web1', id: vm.id }, deleted: [] } }) as never,
+    listBackups: () => answer('listBackups', []),
+    planBackup: () => mutation('backup') as never,
+    planRestore: async () => ({ ...(await mutation('restore')), target: { backup: '[datastore1] backups/web1/web1-20261201T120000Z', vm: null, inPlace: false, replaced: [] } }) as never,
     async close() {
       this.closed = true;
     },
@@ -91,6 +99,35 @@ describe('FallbackBackend', () => {
     const mutation = await backend.planDelete({ vm: { name: 'web1' }, force: false });
     expect(mutation.plan.via).toBe('api');
     expect(backend.via).toBe('api');
+    expect(open).not.toHaveBeenCalled();
+  });
+
+  it('passes the snapshot operations through: reads switch to SSH when the API is unreachable, API plans stay on the API', async () => {
+    const down = new FallbackBackend(fakeBackend('api', { error: unreachable('ECONNREFUSED') }), async () => fakeBackend('ssh'));
+    expect(await down.listSnapshots({ name: 'web1' })).toEqual({ vm: { name: 'web1', id: '1' }, current: null, snapshots: [] });
+    expect(down.via).toBe('ssh');
+    expect((await down.planSnapshotRevert({ vm: { name: 'web1' }, powerOn: true })).plan.via).toBe('ssh');
+    const open = vi.fn(async () => fakeBackend('ssh'));
+    const up = new FallbackBackend(fakeBackend('api'), open);
+    expect((await up.planSnapshotCreate({ vm: { name: 'web1' }, name: 's', memory: false, quiesce: false })).plan.via).toBe('api');
+    expect((await up.planSnapshotDelete({ vm: { name: 'web1' }, snapshot: 's', children: false, all: false })).target).toEqual({ vm: { name: 'web1', id: 'vm-1' }, deleted: [] });
+    expect(open).not.toHaveBeenCalled();
+    const refused = new FallbackBackend(fakeBackend('api', { error: new CesoError('SNAPSHOT_NOT_FOUND', 'no snapshot') }), open);
+    await expect(refused.planSnapshotRevert({ vm: { name: 'web1' }, powerOn: true })).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+    expect(open).not.toHaveBeenCalled();
+  });
+
+  it('plans a reconfigure on SSH only when the API is unreachable, passing the options through', async () => {
+    const authorize = vi.fn();
+    const request = { vm: { name: 'web1' }, cpu: 4, addDisks: [] };
+    const ssh = fakeBackend('ssh');
+    const spy = vi.spyOn(ssh, 'planReconfigure');
+    const down = new FallbackBackend(fakeBackend('api', { error: unreachable('ECONNREFUSED') }), async () => ssh);
+    expect((await down.planReconfigure(request, { authorize })).plan.via).toBe('ssh');
+    expect(spy).toHaveBeenCalledWith(request, { authorize });
+    const open = vi.fn(async () => fakeBackend('ssh'));
+    const refused = new FallbackBackend(fakeBackend('api', { error: new CesoError('CONFLICT', 'a disk cannot shrink') }), open);
+    await expect(refused.planReconfigure(request)).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(open).not.toHaveBeenCalled();
   });
 

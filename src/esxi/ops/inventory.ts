@@ -30,7 +30,7 @@ const SUMMARY_PATHS = [
   'config.extraConfig',
 ];
 
-const DETAIL_PATHS = [
+export const DETAIL_PATHS = [
   ...SUMMARY_PATHS,
   'config.files.vmPathName',
   'config.firmware',
@@ -125,7 +125,7 @@ function summaryOf(object: ObjectProperties): VmSummary {
   };
 }
 
-function detailsOf(object: ObjectProperties, networkNames: Map<string, string>): VmDetails {
+export function detailsOf(object: ObjectProperties, networkNames: Map<string, string>): VmDetails {
   const { props } = object;
   const summary = summaryOf(object);
   const vmxPath = nonEmpty(asString(props['config.files.vmPathName']));

@@ -1,8 +1,8 @@
 import { CesoError } from '../../core/errors.js';
 import { faultToError, SoapFault } from '../soap/faults.js';
-import { asNumber, asObject, asString, type Decoded, type MoRef } from '../soap/xml.js';
+import { asNumber, asObject, asString, type Decoded, type MoRef, type Typed } from '../soap/xml.js';
 import type { VimClient } from './client.js';
-import { retrieveProperties } from './property-collector.js';
+import { retrieveProperties, type ObjectProperties, type PropertyRequest } from './property-collector.js';
 
 export interface TaskWaitOptions {
   /** What the task does, for messages ("copy disk of web1"). */
@@ -20,6 +20,22 @@ const POLL_MAX_MS = 1000;
  * from 50 ms to 1 s so short tasks finish fast and long disk copies do not flood the host.
  */
 export async function waitForTask(client: VimClient, task: MoRef, options: TaskWaitOptions): Promise<Decoded | undefined> {
+  return (await waitForTaskReading(client, task, options, { starts: [], requests: [] })).result;
+}
+
+/** What else to read in each poll's RetrievePropertiesEx (see waitForTaskReading). */
+export interface AlongWithTask {
+  starts: Array<{ obj: MoRef; skip?: boolean; selectSet?: Typed[] }>;
+  requests: PropertyRequest[];
+}
+
+/**
+ * As waitForTask, reading `also` in the same RetrievePropertiesEx as each poll of the task, so
+ * the poll that sees the task end also brings what the caller reads next (the changed VM): one
+ * round trip instead of two. The objects are read in the same call as the task's end, not
+ * necessarily after it: a caller that needs them to show the change checks that they do.
+ */
+export async function waitForTaskReading(client: VimClient, task: MoRef, options: TaskWaitOptions, also: AlongWithTask): Promise<{ result: Decoded | undefined; objects: ObjectProperties[] }> {
   const deadline = Date.now() + (options.timeoutMs ?? 30 * 60_000);
   let interval = POLL_START_MS;
   let lastProgress = -1;
@@ -28,10 +44,11 @@ export async function waitForTask(client: VimClient, task: MoRef, options: TaskW
       await client.invoke('CancelTask', task).catch(() => undefined);
       throw new CesoError('INTERRUPTED', `${options.description}: interrupted`);
     }
-    const [object] = await retrieveProperties(client, [{ obj: task }], [{ type: 'Task', paths: ['info'] }]);
+    const objects = await retrieveProperties(client, [{ obj: task }, ...also.starts], [{ type: 'Task', paths: ['info'] }, ...also.requests]);
+    const object = objects.find((candidate) => candidate.ref.type === task.type && candidate.ref.value === task.value);
     const info = asObject(object?.props.info);
     const state = asString(info.state);
-    if (state === 'success') return info.result;
+    if (state === 'success') return { result: info.result, objects: objects.filter((candidate) => candidate !== object) };
     if (state === 'error') {
       const error = asObject(info.error);
       const fault = asObject(error.fault);
