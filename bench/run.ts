@@ -4,6 +4,7 @@
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
 //   BENCH_ONLY=list,create,ssh,import,wait   a subset of the sections
 //   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
+//   BENCH_DAY2_MIB=2048     the disk data of the VM the day-2 section backs up
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,8 @@ import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
 import { startSshServer } from '../test/support/sshd.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh,import,wait').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh,import,wait,day2').split(','));
+const DAY2_MIB = Number(process.env.BENCH_DAY2_MIB ?? 2048);
 const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
 
 interface Command {
@@ -305,9 +307,66 @@ async function waitSection(): Promise<void> {
   });
 }
 
+async function day2Section(): Promise<void> {
+  const rounds = Math.max(3, Math.round(ROUNDS / 5));
+  console.log(`\n## day-2: hot backup of a VM with ${DAY2_MIB} MiB of disk data, snapshot round trip, reconfigure requests; ${rounds} rounds, medians`);
+  const work = mkdtempSync(join(tmpdir(), 'ceso-bench-day2-'));
+  try {
+    const fixture = await buildOva(work, { capacityMiB: DAY2_MIB, dataMiB: DAY2_MIB, serialPort: false, seed: 'day2' });
+    await withSimulator(2, async (sim, ws) => {
+      const must = (label: string, result: { code: number | null; stdout: string; stderr: string }): void => {
+        if (result.code !== 0) throw new Error(`${label} failed (${result.code}): ${result.stdout.slice(0, 1000)}${result.stderr.slice(0, 1000)}`);
+      };
+      must('import', timeOnce(ceso(ws, sim, 'import', 'template', 'import', fixture.ova, '--name', 'bench-data', '--json')));
+      must('create', timeOnce(ceso(ws, sim, 'create', 'vm', 'create', 'bench-b', '--template', 'bench-data', '--ip', '10.9.0.30/24', '--json')));
+      const backups: number[] = [];
+      const copies: number[] = [];
+      for (let round = 0; round < rounds; round += 1) {
+        const backup = timeOnce(ceso(ws, sim, 'backup', 'vm', 'backup', 'bench-b', '--to', 'datastore1/bench-backups', '--keep', '1', '--json'));
+        must('backup', backup);
+        backups.push(backup.ms);
+        const copy = timeOnce({
+          label: 'copy',
+          file: join(TESTBED_BIN, 'oracle'),
+          args: ['--url', sim.url, '--user', sim.user, '--thumbprint', sim.thumbprintSha1, 'copy-disk', '[datastore1] bench-b/bench-b.vmdk', `[datastore1] bench-b/peer-${round}.vmdk`],
+          env: { ORACLE_PASSWORD: sim.password },
+        });
+        must('copy-disk', copy);
+        copies.push(copy.ms);
+        for (const file of [`peer-${round}.vmdk`, `peer-${round}-flat.vmdk`]) rmSync(join(sim.datastoreDir, 'bench-b', file), { force: true });
+      }
+      console.log(`ceso vm backup (running VM: .vmx, snapshot, thin disk copy, consolidate, manifest, rotation)  ${fmt(median(backups))}`);
+      console.log(`bare CopyVirtualDisk_Task of the same disk (govmomi, whole process)                           ${fmt(median(copies))}`);
+      console.log(`ratio backup / bare copy: ${ratio(median(backups), median(copies))} (target <= 1.20x: ${verdict(median(backups) / median(copies) <= 1.2)})`);
+
+      const info = ceso(ws, sim, 'info', 'vm', 'info', 'bench-b', '--json');
+      const trips: number[] = [];
+      const infos: number[] = [];
+      for (let round = 0; round < Math.max(5, rounds); round += 1) {
+        const started = performance.now();
+        must('snapshot create', timeOnce(ceso(ws, sim, 'snap', 'vm', 'snapshot', 'create', 'bench-b', `s${round}`, '--memory', '--json')));
+        must('snapshot revert', timeOnce(ceso(ws, sim, 'revert', 'vm', 'snapshot', 'revert', 'bench-b', `s${round}`, '--json')));
+        trips.push(performance.now() - started);
+        must('snapshot delete', timeOnce(ceso(ws, sim, 'snapdel', 'vm', 'snapshot', 'delete', 'bench-b', `s${round}`, '--yes', '--json')));
+        infos.push(timeOnce(info).ms);
+      }
+      console.log(`snapshot create --memory + revert (two processes)  ${fmt(median(trips))} = ${ratio(median(trips), median(infos))} a warm vm info (${fmt(median(infos))})`);
+
+      must('power off', timeOnce(ceso(ws, sim, 'off', 'vm', 'power', 'bench-b', 'off', '--json')));
+      const reconfigure = timeOnce(ceso(ws, sim, 'reconfigure', 'vm', 'reconfigure', 'bench-b', '--cpu', '4', '--memory', '8', '--annotation', 'bench', '--json', '--log-level', 'debug'));
+      must('reconfigure', reconfigure);
+      const requests = countLogLines(reconfigure.stderr, 'soap call');
+      console.log(`HTTP requests per vm reconfigure (cpu, memory, annotation; warm session): ${requests} (target <= 4: ${verdict(requests <= 4)})`);
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
 if (ONLY.has('create')) await createSection();
 if (ONLY.has('ssh')) await sshSection();
 if (ONLY.has('import')) await importSection();
 if (ONLY.has('wait')) await waitSection();
+if (ONLY.has('day2')) await day2Section();
