@@ -30,6 +30,15 @@ function networkNotFound(name: string, known: readonly string[]): CesoError {
 
 // ---- the request ----------------------------------------------------------------------------
 
+
+/**
+ * A well-formed memory size the host refuses (not a multiple of 4 MB) is one of reconfigure's
+ * refusals (exit 4, like the hot-add rules); a malformed value stays INVALID_INPUT (exit 2).
+ */
+function notMultipleOf4(message: string, hint: string): CesoError {
+  return new CesoError('CONFLICT', message, { hint, details: { reason: 'memoryNotMultipleOf4MB' } });
+}
+
 export type DiskSelector = { index: number } | { label: string } | { key: number };
 export type NicSelector = { index: number } | { label: string };
 
@@ -114,14 +123,14 @@ export function reconfigureRequestFrom(vm: VmSelector, flags: ReconfigureFlags):
   if (flags.memory !== undefined && flags['memory-mb'] !== undefined) throw invalidInput('--memory and --memory-mb say the same thing: pass one', 'Drop --memory or --memory-mb');
   if (flags.memory !== undefined) {
     const memoryMB = Math.round(gbFlag(flags.memory, '--memory', 24_576) * 1024);
-    if (memoryMB % 4 !== 0) throw invalidInput(`--memory ${flags.memory}: ${memoryMB} MB is not a multiple of 4 MB, which ESXi needs`, 'Use whole or half GB such as 4 or 0.5, or --memory-mb with a multiple of 4');
+    if (memoryMB % 4 !== 0) throw notMultipleOf4(`--memory ${flags.memory}: ${memoryMB} MB is not a multiple of 4 MB, which ESXi needs`, 'Use whole or half GB such as 4 or 0.5, or --memory-mb with a multiple of 4');
     request.memoryMB = memoryMB;
   }
   if (flags['memory-mb'] !== undefined) {
     const memoryMB = flags['memory-mb'];
     if (!Number.isInteger(memoryMB) || memoryMB < 4 || memoryMB > 24_576 * 1024) throw invalidInput(`--memory-mb ${memoryMB}: expected a whole number of MB from 4 to ${24_576 * 1024}`, 'e.g. --memory-mb 4096, or --memory 4 in GB');
     if (memoryMB % 4 !== 0) {
-      throw invalidInput(`--memory-mb ${memoryMB}: not a multiple of 4 MB, which ESXi needs`, `Use ${Math.floor(memoryMB / 4) * 4 || 4} or ${Math.ceil(memoryMB / 4) * 4}`);
+      throw notMultipleOf4(`--memory-mb ${memoryMB}: not a multiple of 4 MB, which ESXi needs`, `Use ${Math.floor(memoryMB / 4) * 4 || 4} or ${Math.ceil(memoryMB / 4) * 4}`);
     }
     request.memoryMB = memoryMB;
   }
@@ -609,7 +618,7 @@ export function reconfigureFault(error: unknown, view: ReconfigureView, changes:
       return new CesoError('INVALID_POWER_STATE', `the host refused the change in the power state "${view.name}" is in (${text})`, { hint: powerHint, ...keep });
     case 'GenericVmConfigFault':
       if (changes.memoryMB === undefined) return error;
-      return new CesoError('INVALID_INPUT', `the host refused the configuration of "${view.name}" (${text})`, {
+      return new CesoError('CONFLICT', `the host refused the configuration of "${view.name}" (${text})`, {
         hint: 'Memory must be a multiple of 4 MB (and within what the guest OS and hardware version allow)',
         ...keep,
       });

@@ -353,8 +353,8 @@ describe('vm reconfigure over the API and over SSH', { timeout: 300_000 }, () =>
     for (const via of ['api', 'ssh']) {
       const shrink = await refused('rc-api', ['--disk', '10', '--via', via], 'CONFLICT', /24 GB: --disk 10 would shrink it, and a disk cannot shrink/);
       expect(shrink.error.details).toMatchObject({ reason: 'disk-shrink' });
-      await refused('rc-api', ['--memory-mb', '3001', '--via', via], 'INVALID_INPUT', /--memory-mb 3001: not a multiple of 4 MB/);
-      await refused('rc-api', ['--memory', '0.3', '--via', via], 'INVALID_INPUT', /not a multiple of 4 MB/);
+      await refused('rc-api', ['--memory-mb', '3001', '--via', via], 'CONFLICT', /--memory-mb 3001: not a multiple of 4 MB/);
+      await refused('rc-api', ['--memory', '0.3', '--via', via], 'CONFLICT', /not a multiple of 4 MB/);
       await refused('rc-api', ['--cpu', '0', '--via', via], 'INVALID_INPUT', /--cpu 0/);
       await refused('rc-api', ['--disk', 'big', '--via', via], 'INVALID_INPUT', /--disk big/);
       await refused('rc-api', ['--via', via], 'INVALID_INPUT', /nothing to change/);
@@ -470,7 +470,7 @@ describe('vm reconfigure over the API and over SSH', { timeout: 300_000 }, () =>
       { fault: 'CpuHotPlugNotSupported', args: ['--cpu', '6'], code: 'INVALID_POWER_STATE', message: /the host refused to change the CPUs of "rc-api"/ },
       { fault: 'MemoryHotPlugNotSupported', args: ['--memory', '6'], code: 'INVALID_POWER_STATE', message: /the host refused to change the memory of "rc-api"/ },
       { fault: 'InvalidPowerState', args: ['--cpu-hot-add', 'off'], code: 'INVALID_POWER_STATE', message: /the host refused the change in the power state/ },
-      { fault: 'GenericVmConfigFault', args: ['--memory', '6'], code: 'INVALID_INPUT', message: /the host refused the configuration of "rc-api"/ },
+      { fault: 'GenericVmConfigFault', args: ['--memory', '6'], code: 'CONFLICT', message: /the host refused the configuration of "rc-api"/ },
     ];
     for (const { fault, args, code, message } of cases) {
       await sim.control('fail', { method: 'ReconfigVM_Task', fault, vm: 'rc-api' });

@@ -75,8 +75,6 @@ describe('vm reconfigure: the flags', () => {
 
   it('refuses malformed values (exit 2) before any call to the host, each with a hint', () => {
     const cases: Array<[Parameters<typeof reconfigureRequestFrom>[1], string]> = [
-      [{ 'memory-mb': 1001 }, 'not a multiple of 4 MB'],
-      [{ memory: '0.3' }, '307 MB is not a multiple of 4 MB'],
       [{ memory: '4', 'memory-mb': 4096 }, 'say the same thing'],
       [{ cpu: 0 }, '--cpu 0'],
       [{ disk: 'big' }, '--disk big'],
@@ -90,6 +88,17 @@ describe('vm reconfigure: the flags', () => {
     ];
     for (const [flags, message] of cases) {
       expect(expectInvalid(() => request(flags), message).hint).toBeTruthy();
+    }
+  });
+
+  it('refuses memory that is not a multiple of 4 MB as a conflict with what the host accepts (exit 4)', () => {
+    for (const [flags, message] of [
+      [{ 'memory-mb': 1001 }, 'not a multiple of 4 MB'],
+      [{ memory: '0.3' }, '307 MB is not a multiple of 4 MB'],
+    ] as const) {
+      const error = errorOf(() => request(flags));
+      expect(error).toMatchObject({ code: 'CONFLICT', exitCode: 4, details: { reason: 'memoryNotMultipleOf4MB' } });
+      expect(error.message).toContain(message);
     }
   });
 });
@@ -201,7 +210,7 @@ describe('vm reconfigure: the host’s refusals', () => {
     expect(reconfigureFault(host('NotSupported'), view(), cpu)).toMatchObject({ code: 'NOT_SUPPORTED' });
     expect(reconfigureFault(host('CpuHotPlugNotSupported'), view(), cpu)).toMatchObject({ code: 'INVALID_POWER_STATE' });
     expect(reconfigureFault(host('MemoryHotPlugNotSupported'), view(), memory)).toMatchObject({ code: 'INVALID_POWER_STATE' });
-    expect(reconfigureFault(host('GenericVmConfigFault'), view(), memory)).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(reconfigureFault(host('GenericVmConfigFault'), view(), memory)).toMatchObject({ code: 'CONFLICT' });
     expect(reconfigureFault(host('GenericVmConfigFault'), view(), cpu)).toMatchObject({ code: 'HOST_FAULT' });
     expect((reconfigureFault(host('InvalidPowerState'), view(), cpu) as CesoError).hint).toMatch(/Power it off first/);
     expect(reconfigureFault(new Error('x'), view(), cpu)).toBeInstanceOf(Error);
