@@ -204,7 +204,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   private async audit(started: Date, result: unknown): Promise<void> {
     const { appendAudit, currentUser } = await import('../core/audit.js');
-    const outcome = (result ?? {}) as { id?: unknown; via?: unknown };
+    const outcome = (result ?? {}) as { id?: unknown; via?: unknown; name?: unknown };
     const args = (this.args ?? {}) as Record<string, unknown>;
     const target = this.cachedTarget;
     appendAudit({
@@ -219,7 +219,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       outcome: this.failure === undefined ? 'success' : 'error',
       errorCode: this.failure?.code ?? null,
       vmId: typeof outcome.id === 'string' ? outcome.id : null,
-      vm: typeof args.name === 'string' ? args.name : null,
+      // the VM argument, else a --name flag (template import, vm restore), else the VM the result names
+      vm: [args.name, (this.flags as Record<string, unknown>).name, outcome.name].find((value): value is string => typeof value === 'string') ?? null,
       durationMs: Date.now() - started.getTime(),
     });
   }
