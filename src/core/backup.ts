@@ -16,7 +16,8 @@ import { CesoError, invalidInput } from './errors.js';
 import type { PlanStep, StepAction } from './plan.js';
 import type { SnapshotCreateOutcome, SnapshotDeleteOutcome, SnapshotDeleteTarget, SnapshotTree } from './snapshots.js';
 import { buildTree, flatten, type RawSnapshot } from './snapshots.js';
-import type { CloneRequest } from './requests.js';
+import { cloneRequestFrom, type CloneRequest, type ProvisionFlags } from './requests.js';
+import type { DefaultsConfig } from '../config/schema.js';
 import { cloneSettings, type ProvisionSettings } from './provisioning.js';
 // The .vmx format and the clone's .vmx rules are pure helpers that live with the SSH path.
 import { buildCloneVmx, vmxDisks } from '../ssh/ops/clone-vmx.js';
@@ -416,6 +417,55 @@ export interface BackupRequest {
   /** The host as the configuration names it (recorded in the manifest). */
   sourceHost: string;
   now?: Date;
+}
+
+/** Validates `vm backup`'s flags against the configuration, before anything is asked of the host. */
+export function backupRequestFrom(
+  vm: VmSelector,
+  flags: { to?: string | undefined; keep?: number | undefined; quiesce?: boolean | undefined; memory?: boolean | undefined },
+  configured: { to?: string | undefined; keep: number },
+  host: { host: string; port: number },
+): BackupRequest {
+  const destination = flags.to !== undefined ? parseDestination(flags.to, '--to') : configured.to !== undefined ? parseDestination(configured.to, 'backup.to') : undefined;
+  if (flags.memory === true && flags.quiesce === true) {
+    throw invalidInput('--memory and --quiesce exclude each other: a memory snapshot keeps the running guest as it is, there is nothing to quiesce', 'Pass one of them');
+  }
+  return {
+    vm,
+    ...(destination === undefined ? {} : { destination }),
+    keep: flags.keep ?? configured.keep,
+    quiesce: flags.quiesce === true,
+    memory: flags.memory === true,
+    sourceHost: host.port === 443 ? host.host : `${host.host}:${host.port}`,
+  };
+}
+
+/**
+ * Validates `vm restore`'s flags before anything is asked of the host: a new VM (--name, with the
+ * clone's guest flags) or --in-place (nothing else), and the VMs to lock.
+ */
+export function restoreRequestFrom(
+  backupArgument: string,
+  flags: Record<string, unknown> & { 'in-place'?: boolean | undefined; name?: string | undefined; to?: string | undefined; 'power-on'?: boolean | undefined },
+  target: { backup: { to?: string | undefined }; defaults: Partial<DefaultsConfig> },
+): { request: RestoreRequest; locks: string[] } {
+  const reference = parseBackupReference(backupArgument);
+  const inPlace = flags['in-place'] === true;
+  const newName = flags.name;
+  if (!inPlace && newName === undefined) throw invalidInput('say what to restore to: --name NEW (a new VM) or --in-place (the original VM)', 'e.g. ceso vm restore web1@latest --name web1-restored');
+  const guestFlagsGiven = ['ip', 'gateway', 'dns', 'domain', 'ssh-key', 'user-data', 'datastore', 'network', 'ttl'].filter((flag) => flags[flag] !== undefined);
+  if (inPlace && guestFlagsGiven.length > 0) {
+    throw invalidInput(`--in-place restores the VM as it was: ${guestFlagsGiven.map((flag) => `--${flag}`).join(', ')} only apply to a new VM (--name)`);
+  }
+  const destination = flags.to !== undefined ? parseDestination(flags.to, '--to') : target.backup.to !== undefined ? parseDestination(target.backup.to, 'backup.to') : undefined;
+  const source = reference.kind === 'vm' ? reference.vm : (reference.vm ?? 'backup');
+  const request: RestoreRequest = {
+    backup: reference,
+    ...(destination === undefined ? {} : { destination }),
+    inPlace,
+    ...(newName === undefined ? {} : { newVm: cloneRequestFrom({ name: source }, newName, { ...(flags as ProvisionFlags), 'no-power-on': flags['power-on'] !== true }, target.defaults) }),
+  };
+  return { request, locks: [...(reference.vm === null ? [] : [reference.vm]), ...(newName === undefined ? [] : [newName])] };
 }
 
 export interface BackupOptions {

@@ -1,6 +1,6 @@
 import type { DeleteOutcome, HostBackend, Mutation, PowerOutcome } from './backend.js';
 import type { BackupEntry, BackupListRequest, BackupOutcome, BackupRequest, RestoreOutcome, RestoreRequest, RestoreTarget } from './backup.js';
-import { CesoError } from './errors.js';
+import { CesoError, invalidInput } from './errors.js';
 import type { ImportOutcome, ImportRequest } from './import.js';
 import type { TemplateInfo } from './templates.js';
 import { perform } from './operations.js';
@@ -97,7 +97,14 @@ export function planBackup({ backend, policy }: Services, request: BackupRequest
 /** A restore: in place is destructive (--yes in restricted mode); the rest is checked on the manifest the plan reads. */
 export async function planRestore({ backend, policy }: Services, request: RestoreRequest, yes: boolean): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }> {
   if (request.inPlace) policy.checkFlags({ yes, destructive: true });
-  return backend.planRestore(request, { authorize: (manifest, target) => policy.checkRestore(backend, request, manifest, target) });
+  const mutation = await backend.planRestore(request, { authorize: (manifest, target) => policy.checkRestore(backend, request, manifest, target) });
+  const named = request.backup.vm;
+  const actual = mutation.target.vm?.name;
+  if (request.inPlace && named !== null && actual !== undefined && actual !== named) {
+    await mutation.close?.();
+    throw invalidInput(`the backup is of ${actual}, not ${named}: name it as ${actual}@STAMP for --in-place`);
+  }
+  return mutation;
 }
 
 export function listTemplates({ backend }: Services, options: { defaultTemplate?: string }): Promise<TemplateInfo[]> {

@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { changeFlags } from '../../cli/flags.js';
-import { gib, parseDestination, type BackupOutcome } from '../../core/backup.js';
-import { invalidInput } from '../../core/errors.js';
+import { backupRequestFrom, gib, type BackupOutcome } from '../../core/backup.js';
 import type { DryRunResult } from '../../core/operations.js';
 import { planBackup } from '../../core/services.js';
 import type { Via } from '../../core/vm.js';
@@ -41,18 +40,7 @@ export default class VmBackup extends BaseCommand<typeof VmBackup> {
   async run(): Promise<VmBackupResult> {
     const vm = { name: this.args.name, ...(this.flags.id === undefined ? {} : { id: this.flags.id }) };
     const target = this.target();
-    const configured = target.backup;
-    const destination = this.flags.to !== undefined ? parseDestination(this.flags.to, '--to') : configured.to !== undefined ? parseDestination(configured.to, 'backup.to') : undefined;
-    const keep = this.flags.keep ?? configured.keep;
-    if (this.flags.memory === true && this.flags.quiesce === true) throw invalidInput('--memory and --quiesce exclude each other: a memory snapshot keeps the running guest as it is, there is nothing to quiesce', 'Pass one of them');
-    const request = {
-      vm,
-      ...(destination === undefined ? {} : { destination }),
-      keep,
-      quiesce: this.flags.quiesce === true,
-      memory: this.flags.memory === true,
-      sourceHost: target.api.port === 443 ? target.api.host : `${target.api.host}:${target.api.port}`,
-    };
+    const request = backupRequestFrom(vm, this.flags, target.backup, target.api);
     return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const mutation = await planBackup(services, request);
       const result = await this.runMutation(mutation, { dryRun: this.flags['dry-run'] });

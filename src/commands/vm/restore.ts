@@ -2,10 +2,8 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { changeFlags, guestFlags } from '../../cli/flags.js';
 import { renderVm } from '../../cli/render.js';
-import { parseBackupReference, parseDestination, type RestoreOutcome, type RestoreRequest } from '../../core/backup.js';
-import { invalidInput } from '../../core/errors.js';
+import { restoreRequestFrom, type RestoreOutcome } from '../../core/backup.js';
 import type { DryRunResult } from '../../core/operations.js';
-import { cloneRequestFrom } from '../../core/requests.js';
 import { planRestore } from '../../core/services.js';
 import type { Via } from '../../core/vm.js';
 
@@ -47,36 +45,13 @@ export default class VmRestore extends BaseCommand<typeof VmRestore> {
   static override audited = true;
 
   async run(): Promise<VmRestoreResult> {
-    const reference = parseBackupReference(this.args.backup);
-    const inPlace = this.flags['in-place'] === true;
-    const newName = this.flags.name;
-    if (!inPlace && newName === undefined) throw invalidInput('say what to restore to: --name NEW (a new VM) or --in-place (the original VM)', 'e.g. ceso vm restore web1@latest --name web1-restored');
-    const guestFlagsGiven = ['ip', 'gateway', 'dns', 'domain', 'ssh-key', 'user-data', 'datastore', 'network', 'ttl'].filter((flag) => (this.flags as Record<string, unknown>)[flag] !== undefined);
-    if (inPlace && guestFlagsGiven.length > 0) {
-      throw invalidInput(`--in-place restores the VM as it was: ${guestFlagsGiven.map((flag) => `--${flag}`).join(', ')} only apply to a new VM (--name)`);
-    }
-    const target = this.target();
-    const configured = target.backup;
-    const destination = this.flags.to !== undefined ? parseDestination(this.flags.to, '--to') : configured.to !== undefined ? parseDestination(configured.to, 'backup.to') : undefined;
-    const source = reference.kind === 'vm' ? reference.vm : (reference.vm ?? 'backup');
-    const request: RestoreRequest = {
-      backup: reference,
-      ...(destination === undefined ? {} : { destination }),
-      inPlace,
-      ...(newName === undefined
-        ? {}
-        : { newVm: cloneRequestFrom({ name: source }, newName, { ...this.flags, 'no-power-on': this.flags['power-on'] !== true, datastore: this.flags.datastore, network: this.flags.network }, target.defaults) }),
-    };
-    const locks = [...(reference.vm === null ? [] : [reference.vm]), ...(newName === undefined ? [] : [newName])];
+    const { request, locks } = restoreRequestFrom(this.args.backup, this.flags, this.target());
     return this.withVmLock(locks, () => this.withServices(async (services) => {
       const mutation = await planRestore(services, request, this.flags.yes === true);
       const restore = mutation.target;
-      if (inPlace && restore.vm !== null && reference.vm !== null && restore.vm.name !== reference.vm) {
-        throw invalidInput(`the backup is of ${restore.vm.name}, not ${reference.vm}: name it as ${restore.vm.name}@STAMP for --in-place`);
-      }
       const result = await this.runMutation(mutation, {
         dryRun: this.flags['dry-run'],
-        ...(inPlace
+        ...(request.inPlace
           ? {
               confirm: () =>
                 this.confirmDestruction(
