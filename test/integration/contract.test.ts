@@ -213,7 +213,8 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     expect(await check('vm reconfigure', ['c-web', '--cpu', '3'], 'success')).toMatchObject({ changed: [] });
     await check('vm reconfigure', ['c-web', '--disk', '1'], 'CONFLICT');
     await check('vm reconfigure', ['no-such-vm', '--cpu', '2'], 'VM_NOT_FOUND');
-    await check('vm reconfigure', ['c-web', '--memory-mb', '1001'], 'INVALID_INPUT');
+    await check('vm reconfigure', ['c-web', '--memory-mb', '1001'], 'CONFLICT');
+    await check('vm reconfigure', ['c-web', '--memory-mb', 'lots'], 'INVALID_INPUT');
   });
 
   it('vm clone (API): dry run, success, source running, source missing', async () => {

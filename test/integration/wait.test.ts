@@ -185,8 +185,20 @@ describe('waiting until a VM is usable (--wait ip|ready, vm ip)', { timeout: 240
 
   it('Ctrl-C stops the wait: INTERRUPTED, CancelWaitForUpdates sent, the collector destroyed, the VM kept', async () => {
     let child: ChildProcess | undefined;
-    const pending = runCli(['vm', 'ip', 'w-slow', '--wait', 'ip', '--json', '--log-level', 'debug'], { env, timeoutMs: 60_000, onSpawn: (spawned) => (child = spawned) });
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    let waiting = false;
+    const pending = runCli(['vm', 'ip', 'w-slow', '--wait', 'ip', '--json', '--log-level', 'debug'], {
+      env,
+      timeoutMs: 60_000,
+      onSpawn: (spawned) => {
+        child = spawned;
+        // the first WaitForUpdatesEx answers at once with the current state: after it, the waiter waits
+        spawned.stderr?.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('"method":"WaitForUpdatesEx"')) waiting = true;
+        });
+      },
+    });
+    for (let waited = 0; !waiting && waited < 30_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     child?.kill('SIGINT');
     const result = await pending;
     expect(result.code, result.stdout + result.stderr.slice(-2000)).toBe(8);
