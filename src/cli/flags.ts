@@ -30,6 +30,8 @@ export const changeFlags = {
 export const provisionFlags = {
   'no-power-on': Flags.boolean({ description: 'Leave the new VM powered off' }),
   ttl: Flags.string({ description: 'Expiry recorded on the VM as ceso.expiresAt, e.g. 2h, 7d' }),
+  linked: Flags.boolean({ description: 'A linked clone: the disk is a child of the source’s base snapshot (ceso-linked-base), made in seconds; it cannot grow' }),
+  'add-disk': Flags.string({ description: 'Add a thin disk of this many GB, next free unit of the first disk’s controller (repeatable)', multiple: true }),
 };
 
 /** `--wait ip|ready` and its bound: create, clone, power on, vm ip (core/readiness.ts). */

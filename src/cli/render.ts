@@ -17,6 +17,7 @@ export function renderVm(vm: VmDetails): string {
       ['Firmware', vm.firmware],
       ['VMX', vm.vmxPath],
       ['Managed by ceso', vm.managed],
+      ['Linked clone', vm.linked],
       ['Expires', vm.expiresAt],
       ['Annotation', vm.annotation],
     ]),
@@ -25,6 +26,7 @@ export function renderVm(vm: VmDetails): string {
     { header: 'DISK', value: (disk) => disk.file },
     { header: 'GB', value: (disk) => disk.capacityGB },
     { header: 'THIN', value: (disk) => disk.thin },
+    { header: 'PARENT', value: (disk) => disk.parent },
   ]));
   if (vm.nics.length > 0) sections.push(renderTable(vm.nics, [
     { header: 'NIC', value: (nic) => nic.label },

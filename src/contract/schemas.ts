@@ -33,6 +33,7 @@ const vmSummaryShape = {
   guestId: z.nullable(z.string()),
   managed: described(z.boolean(), 'Whether the VM carries ceso.managed = "true"'),
   expiresAt: described(z.nullable(z.string()), 'ceso.expiresAt (ISO 8601) when the VM has a TTL'),
+  linked: described(z.boolean(), 'Whether the VM is a linked clone (ceso.linked = "true"): its disk is a child of a template’s base snapshot disk'),
 };
 
 export const vmSummarySchema = z.strictObject(vmSummaryShape);
@@ -42,6 +43,7 @@ export const vmDiskSchema = z.strictObject({
   file: z.string(),
   capacityGB: z.nullable(z.number()),
   thin: z.nullable(z.boolean()),
+  parent: described(z.nullable(z.string()), 'The disk this one is a child (delta) of, as a datastore path; null for a disk without a parent'),
 });
 
 export const vmNicSchema = z.strictObject({

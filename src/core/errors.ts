@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   LOCKED: { exit: EXIT.CONFLICT, summary: 'Another ceso process holds the VM' },
   SNAPSHOT_EXISTS: { exit: EXIT.CONFLICT, summary: 'The VM already has a snapshot of that name' },
   TOOLS_NOT_RUNNING: { exit: EXIT.CONFLICT, summary: 'VMware Tools is not running in the guest' },
+  HAS_DEPENDENTS: { exit: EXIT.CONFLICT, summary: 'Linked clones depend on the template or snapshot' },
   BACKUP_DAMAGED: { exit: EXIT.CONFLICT, summary: 'The backup is incomplete or damaged (manifest, configuration or disks)' },
 
   HOST_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The host did not answer' },

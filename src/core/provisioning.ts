@@ -118,6 +118,44 @@ export interface ProvisionSettings {
   userData: { build: true } | { raw: string };
   markers: Record<string, string>;
   powerOn: boolean;
+  /** A linked clone: the first disk is a child of the source's base snapshot disk. */
+  linked: boolean;
+  /** Thin disks to add, in KB. */
+  addDisksKB: number[];
+}
+
+/** The snapshot whose disks linked clones use as their parents. */
+export const LINKED_BASE = 'ceso-linked-base';
+
+export function isLinkedBase(name: string): boolean {
+  return name === LINKED_BASE || /^ceso-linked-base-\d+$/.test(name);
+}
+
+/** A base snapshot name the VM does not have yet: ceso-linked-base, then ceso-linked-base-2, -3, ... */
+export function nextLinkedBaseName(taken: readonly string[]): string {
+  if (!taken.includes(LINKED_BASE)) return LINKED_BASE;
+  for (let n = 2; ; n += 1) if (!taken.includes(`${LINKED_BASE}-${n}`)) return `${LINKED_BASE}-${n}`;
+}
+
+/**
+ * A linked clone's first disk has its parent's size: a child disk cannot grow. A --disk larger
+ * than the source's is refused before anything is made; a size from the defaults is ignored.
+ */
+export function linkedDiskKB(requestedGB: number | undefined, sourceKB: number, options: { fromDefaults: boolean; role: 'template' | 'source' }): number {
+  if (options.fromDefaults || requestedGB === undefined) return sourceKB;
+  const requestedKB = requestedGB * KB_PER_GB;
+  if (requestedKB > sourceKB) {
+    throw new CesoError('CONFLICT', `--disk ${requestedGB} with --linked: a linked clone's disk is a child of the ${options.role}'s (${gb(sourceKB)} GB) and cannot grow`, {
+      hint: `Drop --disk, and add a disk instead with --add-disk ${Math.ceil((requestedKB - sourceKB) / KB_PER_GB)}; or make a full copy without --linked`,
+      details: { reason: 'linked-disk-cannot-grow', capacityGB: gb(sourceKB), requestedGB },
+    });
+  }
+  return diskSizeKB(requestedGB, sourceKB, { fromDefaults: false, role: options.role });
+}
+
+/** Markers of a linked clone, on top of ceso's usual ones. */
+export function linkedMarkers(parentDisk: string): Record<string, string> {
+  return { [MARKERS.linked]: 'true', [MARKERS.parentDisk]: parentDisk };
 }
 
 /** A source VM as the settings need it. */
@@ -139,11 +177,13 @@ export function createSettings(request: CreateRequest, template: Pick<SettingsSo
     name: request.name,
     cpu: request.cpu ?? DEFAULT_CPU,
     memoryMB: request.memoryMB ?? DEFAULT_MEMORY_MB,
-    diskKB: diskSizeKB(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
+    diskKB: (request.linked ? linkedDiskKB : diskSizeKB)(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
     guest: request.guest,
     userData: { build: true },
     markers: markersFor({ template: template.name, expiresAt: request.expiresAt }),
     powerOn: request.powerOn,
+    linked: request.linked,
+    addDisksKB: request.addDisksKB,
   };
 }
 
@@ -158,11 +198,13 @@ export function cloneSettings(request: CloneRequest, source: SettingsSource, sou
     name: request.name,
     cpu: request.cpu ?? source.cpu,
     memoryMB: request.memoryMB ?? source.memoryMB,
-    diskKB: diskSizeKB(request.diskGB, source.disks[0]?.capacityKB ?? 0, { fromDefaults: false, role: 'source' }),
+    diskKB: (request.linked ? linkedDiskKB : diskSizeKB)(request.diskGB, source.disks[0]?.capacityKB ?? 0, { fromDefaults: false, role: 'source' }),
     guest: request.guest,
     userData,
     markers: markersFor({ template: sourceSettings.get(MARKERS.template) ?? source.name, clonedFrom: source.name, expiresAt: request.expiresAt }),
     powerOn: request.powerOn,
+    linked: request.linked,
+    addDisksKB: request.addDisksKB,
   };
 }
 

@@ -24,7 +24,14 @@ export interface ResourceRequest {
   network?: string;
 }
 
-export interface CreateRequest extends ResourceRequest {
+export interface LinkedRequest {
+  /** A linked clone: the new VM's disk is a child of the source's base snapshot disk. */
+  linked: boolean;
+  /** Thin disks to add (GB as KB), next free unit of the first disk's controller. */
+  addDisksKB: number[];
+}
+
+export interface CreateRequest extends ResourceRequest, LinkedRequest {
   name: string;
   template: string;
   guest: GuestRequest;
@@ -32,7 +39,7 @@ export interface CreateRequest extends ResourceRequest {
   expiresAt?: string;
 }
 
-export interface CloneRequest extends ResourceRequest {
+export interface CloneRequest extends ResourceRequest, LinkedRequest {
   name: string;
   source: VmSelector;
   guest: GuestRequest;
@@ -176,6 +183,19 @@ export interface ProvisionFlags extends GuestFlags {
   template?: string | undefined;
   'no-power-on'?: boolean | undefined;
   ttl?: string | undefined;
+  linked?: boolean | undefined;
+  'add-disk'?: string[] | undefined;
+}
+
+function linkedFrom(flags: ProvisionFlags): LinkedRequest {
+  const addDisksKB = (flags['add-disk'] ?? []).map((value) => {
+    const number = Number(value);
+    if (value.trim() === '' || !Number.isFinite(number) || !(number > 0) || number > 62000) {
+      throw invalidInput(`--add-disk ${value}: expected a size in GB greater than 0 and at most 62000`, 'Give the size in GB, e.g. --add-disk 20');
+    }
+    return Math.ceil(number * 1024) * 1024;
+  });
+  return { linked: flags.linked === true, addDisksKB };
 }
 
 function sizeFlag(value: string | undefined, flag: string): number | undefined {
@@ -220,6 +240,7 @@ export function createRequestFrom(
       ...resourcesFrom(resourceFlags, defaults),
       guest: guestRequestFrom(name, flags),
       powerOn: flags['no-power-on'] !== true,
+      ...linkedFrom(flags),
       ...(expiresAt === undefined ? {} : { expiresAt }),
     },
     diskFromDefaults: resourceFlags.disk === undefined,
@@ -243,6 +264,7 @@ export function cloneRequestFrom(
     guest: guestRequestFrom(name, flags),
     replaceUserData: (flags['ssh-key']?.length ?? 0) > 0 || flags['user-data'] !== undefined,
     powerOn: flags['no-power-on'] !== true,
+    ...linkedFrom(flags),
     ...(expiresAt === undefined ? {} : { expiresAt }),
   };
 }

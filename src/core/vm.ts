@@ -16,6 +16,10 @@ export const MARKERS = {
   expiresAt: 'ceso.expiresAt',
   /** On a template ceso imported: the source it came from (the file's name, or the URL without credentials or query). */
   importedFrom: 'ceso.importedFrom',
+  /** On a linked clone: "true". */
+  linked: 'ceso.linked',
+  /** On a linked clone: the datastore path of the disk its first disk is a child of. */
+  parentDisk: 'ceso.parentDisk',
 } as const;
 
 export interface VmSummary {
@@ -31,6 +35,8 @@ export interface VmSummary {
   guestId: string | null;
   managed: boolean;
   expiresAt: string | null;
+  /** Whether the VM is a linked clone (ceso.linked = "true"): its disk is a child of a template's. */
+  linked: boolean;
 }
 
 export interface VmDisk {
@@ -38,6 +44,8 @@ export interface VmDisk {
   file: string;
   capacityGB: number | null;
   thin: boolean | null;
+  /** The disk this one is a child (delta) of, as a datastore path; null for a disk without a parent. */
+  parent: string | null;
 }
 
 export interface VmNic {
@@ -115,6 +123,7 @@ const GUEST_SET_KEYS = new Set([READY_KEY]);
 export function markersOf(extraConfig: ReadonlyMap<string, string>): {
   managed: boolean;
   expiresAt: string | null;
+  linked: boolean;
   markers: Record<string, string>;
   guestinfo: GuestinfoKey[];
 } {
@@ -128,6 +137,7 @@ export function markersOf(extraConfig: ReadonlyMap<string, string>): {
   return {
     managed: markers[MARKERS.managed] === 'true',
     expiresAt: markers[MARKERS.expiresAt] ?? null,
+    linked: markers[MARKERS.linked] === 'true',
     markers,
     guestinfo,
   };

@@ -231,6 +231,7 @@ export function parseDevices(output: string): HardwareInfo {
         file: pickString(device, 'backing.fileName') ?? '',
         capacityGB: capacityBytes > 0 ? Math.round((capacityBytes / 1024 ** 3) * 100) / 100 : null,
         thin: pickBoolean(device, 'backing.thinProvisioned'),
+        parent: nonEmpty(pickString(device, 'backing.parent.fileName')),
         controllerKey: pickNumber(device, 'controllerKey'),
         unitNumber: pickNumber(device, 'unitNumber'),
         capacityKB: capacityBytes > 0 ? Math.ceil(capacityBytes / 1024) : null,

@@ -55,12 +55,13 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
         guestId: expected.guestId,
         managed: expected.managed,
         expiresAt: null,
+        linked: false,
         via: 'api',
       });
     }
     expect(vms.some((vm) => vm.ip !== null)).toBe(true);
     expect(Object.keys(vms[0] ?? {}).sort()).toEqual(
-      ['cpu', 'expiresAt', 'guestId', 'id', 'ip', 'managed', 'memoryMB', 'mode', 'name', 'powerState', 'status', 'uuid', 'via'].sort(),
+      ['cpu', 'expiresAt', 'guestId', 'id', 'ip', 'linked', 'managed', 'memoryMB', 'mode', 'name', 'powerState', 'status', 'uuid', 'via'].sort(),
     );
   });
 

@@ -109,7 +109,7 @@ describe('ceso template list', { timeout: 180_000 }, () => {
       name: TEMPLATE,
       id: idOf(TEMPLATE),
       guestId: 'ubuntu64Guest',
-      disks: [{ label: expect.any(String), file: `[datastore1] ${TEMPLATE}/${TEMPLATE}.vmdk`, capacityGB: 10, thin: true }],
+      disks: [{ label: expect.any(String), file: `[datastore1] ${TEMPLATE}/${TEMPLATE}.vmdk`, capacityGB: 10, thin: true, parent: null }],
       importedFrom: null,
       fit: true,
       unfitReasons: [],
@@ -117,7 +117,7 @@ describe('ceso template list', { timeout: 180_000 }, () => {
       mode: 'standard',
     });
     expect(byName['vm-0002']).toMatchObject({ id: idOf('vm-0002'), importedFrom: SOURCE, fit: true, unfitReasons: [] });
-    expect(byName['vm-0002']?.disks).toEqual([{ label: expect.any(String), file: '[datastore1] vm-0002/vm-0002.vmdk', capacityGB: 16, thin: true }]);
+    expect(byName['vm-0002']?.disks).toEqual([{ label: expect.any(String), file: '[datastore1] vm-0002/vm-0002.vmdk', capacityGB: 16, thin: true, parent: null }]);
     // The disks are what vm info shows of the same VM.
     for (const name of [TEMPLATE, 'vm-0002']) {
       const info = ok(await ceso(['vm', 'info', name, '--json', '--via', 'api'])).json<Json>();

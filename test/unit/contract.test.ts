@@ -35,6 +35,7 @@ const summary = {
   guestId: 'ubuntu64Guest',
   managed: true,
   expiresAt: '2030-01-01T00:00:00.000Z',
+  linked: false,
 };
 
 const details = {
@@ -42,7 +43,7 @@ const details = {
   vmxPath: '[datastore1] web1/web1.vmx',
   datastore: 'datastore1',
   firmware: 'efi',
-  disks: [{ label: 'Hard disk 1', file: '[datastore1] web1/web1.vmdk', capacityGB: 20, thin: true }],
+  disks: [{ label: 'Hard disk 1', file: '[datastore1] web1/web1.vmdk', capacityGB: 20, thin: true, parent: null }],
   nics: [{ label: 'Network adapter 1', network: 'VM Network', mac: '00:50:56:01:02:03', type: 'vmxnet3' }],
   snapshots: [
     {
@@ -60,7 +61,7 @@ const details = {
   markers: { 'ceso.managed': 'true', 'ceso.template': 'ubuntu-22.04-template' },
 };
 
-const unknownVm = { ...summary, uuid: null, status: null, powerState: null, cpu: null, memoryMB: null, ip: null, guestId: null, managed: false, expiresAt: null };
+const unknownVm = { ...summary, uuid: null, status: null, powerState: null, cpu: null, memoryMB: null, ip: null, guestId: null, managed: false, expiresAt: null, linked: false };
 
 const plan = {
   dryRun: true,

@@ -125,6 +125,7 @@ describe('SSH operations against a stand-in ESXi shell', () => {
       guestId: 'ubuntu64Guest',
       managed: false,
       expiresAt: null,
+      linked: false,
     });
     expect(existsSync(join(work, 'pwned'))).toBe(false);
   });

@@ -276,7 +276,7 @@ second line",
    ], 
 }`);
     expect(hardware.disks).toEqual([
-      { key: 2000, label: 'Hard disk 1', file: '[datastore (1)] web 1/web 1.vmdk', capacityGB: 40, thin: true, controllerKey: 1000, unitNumber: 0, capacityKB: 41943040 },
+      { key: 2000, label: 'Hard disk 1', file: '[datastore (1)] web 1/web 1.vmdk', capacityGB: 40, thin: true, parent: null, controllerKey: 1000, unitNumber: 0, capacityKB: 41943040 },
     ]);
     expect(hardware.nics).toEqual([{ key: 4000, label: 'Network adapter 1', network: 'VM Network', mac: '00:50:56:01:02:03', type: 'vmxnet3' }]);
     expect(hardware.controllers.map((controller) => [controller.type, controller.busNumber])).toEqual([['ParaVirtualSCSIController', 0]]);

@@ -19,6 +19,7 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
   static override examples = [
     '<%= config.bin %> vm clone web1 web2 --ip 192.168.1.101/24 --gateway 192.168.1.1',
     '<%= config.bin %> vm clone web1 web2 --dry-run --json',
+    '<%= config.bin %> vm clone web1 web2 --linked   # a child of web1’s ceso-linked-base snapshot, no copy',
   ];
 
   static override args = {

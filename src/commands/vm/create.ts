@@ -15,12 +15,14 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
   static override description =
     'Copies the template’s disks (thin), creates the VM with a fresh MAC and uuid, writes cloud-init guestinfo ' +
     '(hostname, network by MAC, the ubuntu user with your SSH keys), grows the disk and powers it on. ' +
-    'On vCenter it clones natively. If any step fails, or on Ctrl-C, what was made is removed again.';
+    'On vCenter it clones natively. With --linked no disk is copied: the disk is a child of the template’s ' +
+    'ceso-linked-base snapshot (taken once), made in the same CreateVM_Task. If any step fails, or on Ctrl-C, what was made is removed again.';
   static override examples = [
     '<%= config.bin %> vm create web1 --ip 192.168.1.100/24 --gateway 192.168.1.1 --dns 1.1.1.1 --ssh-key @~/.ssh/id_ed25519.pub',
     '<%= config.bin %> vm create web1 --template ubuntu-24.04-template --cpu 4 --memory 8 --disk 80 --dry-run',
     '<%= config.bin %> vm create ci-runner-7 --ttl 2h --json',
     '<%= config.bin %> vm create web2 --ip 192.168.1.101/24 --gateway 192.168.1.1 --wait ready --json',
+    '<%= config.bin %> vm create ci-8 --linked --add-disk 20 --ttl 2h --wait ip',
   ];
 
   static override args = {

@@ -109,7 +109,7 @@ export function extraConfigOf(value: Decoded | undefined): Map<string, string> {
 function summaryOf(object: ObjectProperties): VmSummary {
   const { props } = object;
   const powerState = toPowerState(asString(props['runtime.powerState']));
-  const { managed, expiresAt } = markersOf(extraConfigOf(props['config.extraConfig']));
+  const { managed, expiresAt, linked } = markersOf(extraConfigOf(props['config.extraConfig']));
   return {
     name: asString(props.name) ?? '',
     id: object.ref.value,
@@ -122,6 +122,7 @@ function summaryOf(object: ObjectProperties): VmSummary {
     guestId: nonEmpty(asString(props['config.guestId'])),
     managed,
     expiresAt,
+    linked,
   };
 }
 
@@ -144,6 +145,7 @@ export function detailsOf(object: ObjectProperties, networkNames: Map<string, st
         file: asString(backing.fileName) ?? '',
         capacityGB: bytes > 0 ? round(bytes / 1024 ** 3) : null,
         thin: asBoolean(backing.thinProvisioned) ?? null,
+        parent: nonEmpty(asString(asObject(backing.parent).fileName)),
       });
     } else if ('macAddress' in device || /^Virtual(E1000e?|Vmxnet\d?|Pcnet32|Sriov)/.test(type)) {
       nics.push({

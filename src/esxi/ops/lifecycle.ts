@@ -9,6 +9,8 @@ import { inventoryTraversal, retrieveProperties } from '../vim/property-collecto
 import { findVm, getVmByRef } from './inventory.js';
 import { readPlacement } from './placement.js';
 import { apiAction, runTask } from './steps.js';
+import { assertNoDependents } from '../../core/linked.js';
+import { linkedDependents } from './linked.js';
 import { powerOutcome, powerStepDescription, settledPowerPlan, waitForPowerState, type PowerProgress } from '../../core/power.js';
 
 export interface DeleteState {
@@ -24,6 +26,7 @@ export interface DeleteTarget {
 export async function planDelete(client: VimClient, request: DeleteRequest): Promise<{ plan: Plan<DeleteState>; target: DeleteTarget }> {
   const { ref } = await findVm(client, request.vm);
   const vm = await getVmByRef(client, ref);
+  assertNoDependents(vm, await linkedDependents(client, vm));
   if (!vm.managed && !request.force) {
     throw new CesoError('NOT_MANAGED', `"${vm.name}" was not created by ceso (no ceso.managed marker)`, {
       hint: 'Check the name; to delete it anyway pass --force',
@@ -46,14 +49,33 @@ export async function planDelete(client: VimClient, request: DeleteRequest): Pro
       },
     });
   }
-  steps.push({
-    id: 'destroy-vm',
-    description: `destroy ${vm.name} (id ${vm.id}) and its files`,
-    action: apiAction('Destroy_Task', ref, {}),
-    run: async () => {
-      await runTask(client, 'Destroy_Task', ref, {}, `destroy ${vm.name}`);
-    },
-  });
+  if (folder === null && vm.linked) {
+    throw new CesoError('CONFLICT', `"${vm.name}" is a linked clone whose folder another VM shares: ceso removes a linked clone by unregistering it and removing its own folder, never with a destroy that could reach its parent disk`, {
+      hint: 'Move the other VM out of the folder, or remove this one by hand (unregister it, then delete only its own files)',
+    });
+  }
+  // A linked clone's disk chain reaches into the template's folder: it is unregistered and only
+  // its own folder removed, so nothing can take the parent disk with it.
+  const linked = vm.linked || vm.disks.some((disk) => disk.parent !== null && folder !== null && !disk.parent.startsWith(`${folder}/`));
+  steps.push(
+    linked && folder !== null
+      ? {
+          id: 'unregister-vm',
+          description: `unregister ${vm.name} (id ${vm.id}), a linked clone: its parent disk stays`,
+          action: apiAction('UnregisterVM', ref, {}),
+          run: async () => {
+            await client.invoke('UnregisterVM', ref);
+          },
+        }
+      : {
+          id: 'destroy-vm',
+          description: `destroy ${vm.name} (id ${vm.id}) and its files`,
+          action: apiAction('Destroy_Task', ref, {}),
+          run: async () => {
+            await runTask(client, 'Destroy_Task', ref, {}, `destroy ${vm.name}`);
+          },
+        },
+  );
   if (folder !== null) {
     const { fileManager } = client.serviceContent;
     const placement = await readPlacement(client);

@@ -8,22 +8,37 @@ import {
   createSettings,
   gb,
   guestinfoFor,
+  isLinkedBase,
+  linkedMarkers,
+  nextLinkedBaseName,
   templateNotFound,
   type ProvisionSettings,
 } from '../../core/provisioning.js';
 import type { Plan, PlanStep } from '../../core/plan.js';
 import type { CloneRequest, CreateRequest } from '../../core/requests.js';
 import { MARKERS } from '../../core/vm.js';
-import { MoRef, Typed, asString, type XmlObject } from '../soap/xml.js';
+import { MoRef, Typed, asMoRef, asString, type Decoded, type XmlObject } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { findVm, getVmByRef } from './inventory.js';
 import { findDatastore, findNetwork, readPlacement, type DatastoreInfo, type NetworkInfo, type Placement } from './placement.js';
-import { readSourceVm, type SourceVm } from './source-vm.js';
+import { readSourceVm, type SourceDisk, type SourceVm } from './source-vm.js';
 import { Later, apiAction, option, runTask } from './steps.js';
 import { inventoryTraversal, retrieveProperties } from '../vim/property-collector.js';
+import { flatten } from '../../core/snapshots.js';
+import { listSnapshots } from './snapshots.js';
 
 export interface ProvisionState {
   vm?: MoRef;
+  baseSnapshot?: MoRef;
+}
+
+/** A linked clone's parents: each source disk's file under the base snapshot, and the snapshot to take first, if any. */
+interface LinkedBase {
+  parents: string[];
+  /** The base snapshot to take (its name) when the source has no current one. */
+  take?: string;
+  /** The base snapshot reused. */
+  reuse?: string;
 }
 
 /** A create or a clone with its inputs resolved against the host. */
@@ -32,6 +47,31 @@ interface ProvisionSpec extends ProvisionSettings {
   placement: Placement;
   datastore: DatastoreInfo;
   network: NetworkInfo;
+  base?: LinkedBase;
+}
+
+/**
+ * The base a linked clone hangs from. The source's current snapshot, when it is a ceso-linked-base
+ * one, is reused: the disks it froze are the running deltas' parents. Anything else (no snapshot,
+ * or a newer snapshot taken or reverted to since) means the source changed: a new base snapshot is
+ * taken and its disks (the source's current ones, read-only from then on) are the parents. Older
+ * children keep theirs.
+ */
+async function linkedBase(client: VimClient, source: SourceVm): Promise<LinkedBase> {
+  if (source.disks.length === 0) throw new CesoError('CONFLICT', `"${source.name}" has no disk to link to`, { hint: 'Use a template with a disk' });
+  const tree = await listSnapshots(client, { id: source.ref.value });
+  const nodes = flatten(tree.snapshots);
+  const current = nodes.find((node) => node.id === tree.current);
+  if (current !== undefined && isLinkedBase(current.name) && source.disks.every((disk) => disk.parentFileName !== null)) {
+    return { parents: source.disks.map((disk) => disk.parentFileName as string), reuse: current.name };
+  }
+  return { parents: source.disks.map((disk) => disk.fileName), take: nextLinkedBaseName(nodes.map((node) => node.name)) };
+}
+
+async function withLinkedBase(client: VimClient, spec: ProvisionSpec): Promise<ProvisionSpec> {
+  if (!spec.linked) return spec;
+  const base = await linkedBase(client, spec.source);
+  return { ...spec, base, markers: { ...spec.markers, ...linkedMarkers(base.parents[0] as string) } };
 }
 
 
@@ -40,13 +80,13 @@ export async function planCreate(client: VimClient, request: CreateRequest, disk
   const template = await findTemplate(client, request.template);
   assertPoweredOff(template, 'template');
   const placement = await readPlacement(client);
-  return buildPlan(client, {
+  return buildPlan(client, await withLinkedBase(client, {
     source: template,
     placement,
     datastore: findDatastore(placement, request.datastore ?? template.datastore),
     network: findNetwork(placement, request.network ?? 'VM Network'),
     ...createSettings(request, template, diskFromDefaults),
-  });
+  }));
 }
 
 export async function planClone(client: VimClient, request: CloneRequest): Promise<Plan<ProvisionState>> {
@@ -58,13 +98,13 @@ export async function planClone(client: VimClient, request: CloneRequest): Promi
   const details = await getVmByRef(client, ref);
   // Settings before placement: a source whose user data cannot be re-targeted is reported first.
   const settings = cloneSettings(request, source, source.extraConfig);
-  return buildPlan(client, {
+  return buildPlan(client, await withLinkedBase(client, {
     source,
     placement,
     datastore: findDatastore(placement, request.datastore ?? source.datastore),
     network: findNetwork(placement, request.network ?? details.nics[0]?.network ?? 'VM Network'),
     ...settings,
-  });
+  }));
 }
 
 async function vmNames(client: VimClient): Promise<Array<{ name: string; id: string }>> {
@@ -98,13 +138,18 @@ function buildPlan(client: VimClient, spec: ProvisionSpec): Plan<ProvisionState>
     if (nic?.match !== undefined) nic.match.macaddress = '<the MAC the host assigns>';
   }
 
-  const warnings = checkSpace(
-    spec.datastore,
-    { name: spec.source.name, usedBytes: spec.source.committedBytes, provisionedBytes: spec.source.disks.reduce((sum, disk) => sum + disk.capacityKB * 1024, 0) },
-    spec.diskKB,
-  );
+  const addedKB = spec.addDisksKB.reduce((sum, kb) => sum + kb, 0);
+  const warnings =
+    spec.base === undefined
+      ? checkSpace(
+          spec.datastore,
+          { name: spec.source.name, usedBytes: spec.source.committedBytes, provisionedBytes: spec.source.disks.reduce((sum, disk) => sum + disk.capacityKB * 1024, 0) },
+          spec.diskKB + addedKB,
+        )
+      : // a child disk starts empty: only what the guest writes, and the added disks, take space
+        checkSpace(spec.datastore, { name: spec.source.name, usedBytes: 1, provisionedBytes: 1 }, spec.diskKB + addedKB);
 
-  const steps = client.isVCenter ? cloneSteps(client, spec) : copySteps(client, spec);
+  const steps = spec.base !== undefined ? linkedSteps(client, spec, spec.base) : client.isVCenter ? cloneSteps(client, spec) : copySteps(client, spec);
   steps.push(...finishSteps(client, spec));
   return {
     operation: spec.operation,
@@ -197,6 +242,96 @@ function copySteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Provi
   return steps;
 }
 
+function makeDirectoryStep(client: VimClient, spec: ProvisionSpec): PlanStep<ProvisionState> {
+  const { fileManager } = client.serviceContent;
+  if (fileManager === undefined) throw new CesoError('NOT_SUPPORTED', 'the host offers no FileManager');
+  const datacenter = spec.placement.datacenter;
+  const directory = vmDirectory(spec);
+  const makeDirectory = { name: directory, datacenter, createParentDirectories: false };
+  return {
+    id: 'make-directory',
+    description: `make the folder ${directory}`,
+    action: apiAction('MakeDirectory', fileManager, makeDirectory),
+    run: async () => {
+      try {
+        await client.invoke('MakeDirectory', fileManager, makeDirectory);
+      } catch (error) {
+        if (faultTypeOf(error) === 'FileAlreadyExists') {
+          throw new CesoError('CONFLICT', `the folder ${directory} already exists on the datastore`, {
+            hint: 'A VM of that name was deleted without its files, or another tool uses the folder: remove it or choose another name',
+          });
+        }
+        throw error;
+      }
+    },
+    undo: {
+      description: `delete the folder ${directory}`,
+      run: () => ignoreNotFound(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: directory, datacenter }, `delete ${directory}`)),
+    },
+  };
+}
+
+/**
+ * A linked clone: the source's base snapshot (taken once, disk only), then CreateVM_Task with each
+ * disk a new child (add + fileOperation create, backing.parent = the base disk) in the same call.
+ */
+function linkedSteps(client: VimClient, spec: ProvisionSpec, base: LinkedBase): Array<PlanStep<ProvisionState>> {
+  const steps: Array<PlanStep<ProvisionState>> = [];
+  if (base.take !== undefined) {
+    const name = base.take;
+    const args = { name, description: 'ceso: the read-only base of linked clones; do not delete while they exist', memory: false, quiesce: false };
+    steps.push({
+      id: 'snapshot-base',
+      description: `take the base snapshot "${name}" of ${spec.source.name} (disk only): its disks become the read-only parents`,
+      action: apiAction('CreateSnapshot_Task', spec.source.ref, args),
+      run: async (state) => {
+        const snapshot = asMoRef((await runTask(client, 'CreateSnapshot_Task', spec.source.ref, args, `snapshot ${spec.source.name}`)) as Decoded | undefined);
+        if (snapshot !== undefined) state.baseSnapshot = snapshot;
+      },
+      undo: {
+        description: `remove the base snapshot "${name}" of ${spec.source.name} again`,
+        run: async (state) => {
+          if (state.baseSnapshot === undefined) return;
+          await runTask(client, 'RemoveSnapshot_Task', state.baseSnapshot, { removeChildren: false, consolidate: true }, `remove snapshot "${name}"`);
+        },
+      },
+    });
+  }
+  steps.push(makeDirectoryStep(client, spec));
+  const config = createSpec(spec);
+  const createArgs = { config, pool: spec.placement.resourcePool };
+  steps.push({
+    id: 'create-vm',
+    description: `create the VM ${spec.name} (${spec.cpu} vCPU, ${spec.memoryMB} MB) on ${spec.network.name}, its disk a child of ${base.parents.join(', ')}${base.reuse === undefined ? '' : ` (snapshot "${base.reuse}")`}`,
+    action: apiAction('CreateVM_Task', spec.placement.vmFolder, createArgs),
+    run: async (state) => {
+      state.vm = (await runTask(client, 'CreateVM_Task', spec.placement.vmFolder, createArgs, `create VM ${spec.name}`)) as MoRef;
+    },
+    undo: linkedUndo(client, spec),
+  });
+  return steps;
+}
+
+/** A linked clone is unregistered and its own folder removed: a Destroy_Task must never reach the parent disk. */
+function linkedUndo(client: VimClient, spec: ProvisionSpec): NonNullable<PlanStep<ProvisionState>['undo']> {
+  const { fileManager } = client.serviceContent;
+  return {
+    description: `unregister the VM ${spec.name} and remove its folder (never the parent disk)`,
+    run: async (state) => {
+      if (state.vm === undefined) return;
+      await runTask(client, 'PowerOffVM_Task', state.vm, {}, `power off ${spec.name}`).catch(() => undefined);
+      try {
+        await client.invoke('UnregisterVM', state.vm);
+      } catch (error) {
+        if (faultTypeOf(error) !== 'ManagedObjectNotFound') throw error;
+      }
+      if (fileManager !== undefined) {
+        await ignoreNotFound(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: vmDirectory(spec), datacenter: spec.placement.datacenter }, `delete ${vmDirectory(spec)}`));
+      }
+    },
+  };
+}
+
 /** vCenter clones natively; the end state matches the standalone path. */
 function cloneSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<ProvisionState>> {
   const args = {
@@ -259,24 +394,11 @@ function finishSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Pro
         const guestinfo = guestinfoFor(spec, { instanceId: created.uuid, mac });
         const disk = created.disks[0];
         const grow = disk !== undefined && spec.diskKB > disk.capacityKB;
+        // vCenter's native clone carries no new disks: they are added here, in the same reconfigure
+        const added = client.isVCenter && spec.base === undefined ? addedDisks(spec) : [];
         const reconfig = {
           spec: {
-            deviceChange: grow
-              ? [
-                  {
-                    operation: 'edit',
-                    device: new Typed('VirtualDisk', {
-                      key: disk.key,
-                      deviceInfo: new Typed('Description', { label: disk.label, summary: `${spec.diskKB} KB` }),
-                      backing: new Typed('VirtualDiskFlatVer2BackingInfo', { fileName: disk.fileName, diskMode: 'persistent', thinProvisioned: true }),
-                      controllerKey: disk.controllerKey,
-                      unitNumber: disk.unitNumber,
-                      capacityInKB: spec.diskKB,
-                      capacityInBytes: spec.diskKB * 1024,
-                    }),
-                  },
-                ]
-              : undefined,
+            deviceChange: grow || added.length > 0 ? [...added, ...(grow ? [growEdit(disk, spec.diskKB)] : [])] : undefined,
             extraConfig: Object.entries(guestinfo).map(([key, value]) => option(key, value)),
           },
         };
@@ -297,6 +419,21 @@ function finishSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Pro
   return steps;
 }
 
+function growEdit(disk: SourceDisk, diskKB: number): XmlObject {
+  return {
+    operation: 'edit',
+    device: new Typed('VirtualDisk', {
+      key: disk.key,
+      deviceInfo: new Typed('Description', { label: disk.label, summary: `${diskKB} KB` }),
+      backing: new Typed('VirtualDiskFlatVer2BackingInfo', { fileName: disk.fileName, diskMode: 'persistent', thinProvisioned: true }),
+      controllerKey: disk.controllerKey,
+      unitNumber: disk.unitNumber,
+      capacityInKB: diskKB,
+      capacityInBytes: diskKB * 1024,
+    }),
+  };
+}
+
 function createSpec(spec: ProvisionSpec): XmlObject {
   const controllerKeys = new Map<number, number>();
   const deviceChange: XmlObject[] = [];
@@ -313,17 +450,25 @@ function createSpec(spec: ProvisionSpec): XmlObject {
     });
   });
   spec.source.disks.forEach((disk, index) => {
+    const parent = spec.base?.parents[index];
     deviceChange.push({
       operation: 'add',
+      ...(parent === undefined ? {} : { fileOperation: 'create' }),
       device: new Typed('VirtualDisk', {
         key: -200 - index,
-        backing: new Typed('VirtualDiskFlatVer2BackingInfo', { fileName: diskPath(spec, index), diskMode: 'persistent', thinProvisioned: true }),
+        backing: new Typed('VirtualDiskFlatVer2BackingInfo', {
+          fileName: diskPath(spec, index),
+          diskMode: 'persistent',
+          thinProvisioned: true,
+          ...(parent === undefined ? {} : { parent: new Typed('VirtualDiskFlatVer2BackingInfo', { fileName: parent, diskMode: 'persistent' }) }),
+        }),
         controllerKey: controllerKeys.get(disk.controllerKey) ?? disk.controllerKey,
         unitNumber: disk.unitNumber,
         capacityInKB: disk.capacityKB,
       }),
     });
   });
+  deviceChange.push(...addedDisks(spec, controllerKeys));
   const nicType = spec.source.nics[0]?.type ?? 'VirtualVmxnet3';
   deviceChange.push({
     operation: 'add',
@@ -344,6 +489,31 @@ function createSpec(spec: ProvisionSpec): XmlObject {
     extraConfig: markerOptions(spec),
     firmware: spec.source.firmware ?? undefined,
   };
+}
+
+/** --add-disk: new thin disks on the first disk's controller, next free units (SCSI skips 7). */
+function addedDisks(spec: ProvisionSpec, controllerKeys?: Map<number, number>): XmlObject[] {
+  const first = spec.source.disks[0];
+  const controller = first?.controllerKey ?? spec.source.controllers[0]?.key ?? 1000;
+  const used = new Set(spec.source.disks.filter((disk) => disk.controllerKey === controller).map((disk) => disk.unitNumber));
+  const scsi = /SCSI|LsiLogic|BusLogic/.test(spec.source.controllers.find((item) => item.key === controller)?.type ?? 'LsiLogic');
+  if (scsi) used.add(7);
+  let unit = 0;
+  return spec.addDisksKB.map((capacityKB, index) => {
+    while (used.has(unit)) unit += 1;
+    used.add(unit);
+    return {
+      operation: 'add',
+      fileOperation: 'create',
+      device: new Typed('VirtualDisk', {
+        key: -250 - index,
+        backing: new Typed('VirtualDiskFlatVer2BackingInfo', { fileName: diskPath(spec, spec.source.disks.length + index), diskMode: 'persistent', thinProvisioned: true }),
+        controllerKey: controllerKeys?.get(controller) ?? controller,
+        unitNumber: unit,
+        capacityInKB: capacityKB,
+      }),
+    };
+  });
 }
 
 function networkBacking(network: NetworkInfo): Typed {

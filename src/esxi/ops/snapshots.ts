@@ -40,6 +40,8 @@ import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { relation, retrieveProperties } from '../vim/property-collector.js';
 import { findVm, getVmByRef } from './inventory.js';
 import { apiAction, runTask } from './steps.js';
+import { assertSnapshotsFree } from '../../core/linked.js';
+import { linkedDependents } from './linked.js';
 
 interface SnapshotRead {
   ref: MoRef;
@@ -313,6 +315,10 @@ export async function planSnapshotDelete(client: VimClient, request: SnapshotDel
   const node = request.all ? undefined : resolveSnapshot(tree, request.snapshot ?? '');
   const removedIds = node === undefined ? flatten(tree.snapshots).map((item) => item.id) : request.children ? subtreeIds(node) : [node.id];
   const deleted = removedIds.map((id) => refOf(findById(tree, id) as SnapshotNode));
+  if (deleted.length > 0) {
+    const vmxPath = asString(read.props['config.files.vmPathName']) ?? null;
+    assertSnapshotsFree(vm, tree.snapshots, removedIds, await linkedDependents(client, { id: vm.id, vmxPath }));
+  }
   const model = await diskModel(client, read);
   const owned = filesOwnedBy(model, removedIds);
   const place = folderOf(read);

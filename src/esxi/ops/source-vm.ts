@@ -12,6 +12,8 @@ export interface SourceDisk {
   unitNumber: number;
   fileName: string;
   capacityKB: number;
+  /** The disk this one is a child of (backing.parent.fileName), or null. */
+  parentFileName: string | null;
 }
 
 export interface SourceController {
@@ -105,6 +107,7 @@ export async function readSourceVm(client: VimClient, ref: MoRef): Promise<Sourc
         unitNumber: asNumber(device.unitNumber) ?? 0,
         fileName: asString(asObject(device.backing).fileName) ?? '',
         capacityKB: capacityKB(device),
+        parentFileName: asString(asObject(asObject(device.backing).parent).fileName) ?? null,
       })),
     nics: devices
       .filter((device) => 'macAddress' in device || 'addressType' in device)

@@ -115,6 +115,7 @@ function factsOf(object: ObjectProperties): TemplateFacts {
         file: asString(backing.fileName) ?? '',
         capacityGB: bytes > 0 ? Math.round((bytes / 1024 ** 3) * 100) / 100 : null,
         thin: asBoolean(backing.thinProvisioned) ?? null,
+        parent: nonEmpty(asString(asObject(backing.parent).fileName)),
       });
     } else if ('macAddress' in device || nicTypeName(type) !== type || /^Virtual(E1000e?|Vmxnet\d?|Pcnet32|Sriov)/.test(type)) {
       nicCount += 1;

@@ -69,7 +69,7 @@ export function extraConfigOf(vmx: VmxFile): Map<string, string> {
 }
 
 function summaryOf(row: VmRow, summary: SummaryInfo, vmx: VmxFile): VmSummary {
-  const { managed, expiresAt } = markersOf(extraConfigOf(vmx));
+  const { managed, expiresAt, linked } = markersOf(extraConfigOf(vmx));
   return {
     name: summary.name ?? row.name,
     id: row.id,
@@ -82,6 +82,7 @@ function summaryOf(row: VmRow, summary: SummaryInfo, vmx: VmxFile): VmSummary {
     guestId: summary.guestId ?? nonEmpty(row.guestId),
     managed,
     expiresAt,
+    linked,
   };
 }
 
@@ -137,7 +138,7 @@ export async function readVm(context: SshContext, row: VmRow): Promise<VmRead> {
   const vmxSection = sections.get('vmx');
   const vmxText = vmxSection !== undefined && vmxSection.code === 0 ? vmxSection.output : null;
   const vmx = VmxFile.parse(vmxText ?? '');
-  const { managed, expiresAt, markers, guestinfo } = markersOf(extraConfigOf(vmx));
+  const { managed, expiresAt, linked, markers, guestinfo } = markersOf(extraConfigOf(vmx));
   const vmxPath = summary.vmPathName ?? row.file;
   const details: VmDetails = {
     name: summary.name ?? row.name,
@@ -151,10 +152,11 @@ export async function readVm(context: SshContext, row: VmRow): Promise<VmRead> {
     guestId: summary.guestId ?? nonEmpty(row.guestId),
     managed,
     expiresAt,
+    linked,
     vmxPath,
     datastore: parseDatastorePath(vmxPath)?.datastore ?? null,
     firmware: vmxText === null ? null : (nonEmpty(vmx.get('firmware')?.toLowerCase()) ?? 'bios'),
-    disks: hardware.disks.map(({ label, file, capacityGB, thin }) => ({ label, file, capacityGB, thin })),
+    disks: hardware.disks.map(({ label, file, capacityGB, thin, parent }) => ({ label, file, capacityGB, thin, parent })),
     nics: hardware.nics.map(({ label, network, mac, type }) => ({ label, network, mac, type })),
     snapshots,
     annotation: vmxText === null ? summary.annotation : nonEmpty(vmx.get('annotation')),

@@ -9,6 +9,8 @@ import { parsePowerState } from '../parse.js';
 import { folderOf, hostPath } from '../paths.js';
 import { run } from '../run.js';
 import { findVm, readVm } from './inventory.js';
+import { assertNoDependents } from '../../core/linked.js';
+import { linkedDependents } from './linked.js';
 import { powerOutcome, powerStepDescription, settledPowerPlan, waitForPowerState, type PowerProgress } from '../../core/power.js';
 
 export interface SshDeleteState {
@@ -23,6 +25,7 @@ export interface SshDeleteTarget {
 export async function planDelete(context: SshContext, request: DeleteRequest): Promise<{ plan: Plan<SshDeleteState>; target: SshDeleteTarget }> {
   const { row, rows } = await findVm(context, request.vm);
   const { details: vm } = await readVm(context, row);
+  assertNoDependents(vm, await linkedDependents(context, vm, rows));
   if (!vm.managed && !request.force) {
     throw new CesoError('NOT_MANAGED', `"${vm.name}" was not created by ceso (no ceso.managed marker)`, {
       hint: 'Check the name; to delete it anyway pass --force',
@@ -49,10 +52,17 @@ export async function planDelete(context: SshContext, request: DeleteRequest): P
       },
     });
   }
-  const destroy = vimCmd.destroy(vm.id);
+  if (folder === null && vm.linked) {
+    throw new CesoError('CONFLICT', `"${vm.name}" is a linked clone whose folder another VM shares: ceso removes a linked clone by unregistering it and removing its own folder, never with a destroy that could reach its parent disk`, {
+      hint: 'Move the other VM out of the folder, or remove this one by hand (unregister it, then delete only its own files)',
+    });
+  }
+  // A linked clone is unregistered and only its own folder removed: nothing reaches the parent disk.
+  const linked = folder !== null && (vm.linked || vm.disks.some((disk) => disk.parent !== null && !disk.parent.startsWith(`${folder}/`)));
+  const destroy = linked ? vimCmd.unregister(vm.id) : vimCmd.destroy(vm.id);
   steps.push({
-    id: 'destroy-vm',
-    description: `destroy ${vm.name} (id ${vm.id}) and its files`,
+    id: linked ? 'unregister-vm' : 'destroy-vm',
+    description: linked ? `unregister ${vm.name} (id ${vm.id}), a linked clone: its parent disk stays` : `destroy ${vm.name} (id ${vm.id}) and its files`,
     action: { kind: 'ssh', command: destroy },
     run: async () => {
       await run(shell, destroy, { what: `destroy ${vm.name}` });

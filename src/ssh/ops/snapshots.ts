@@ -48,6 +48,8 @@ import { checkOutput, run } from '../run.js';
 import { VmodlRef, parseVmodl, pick, pickArray, pickBoolean, pickNumber, pickString, type VmodlValue } from '../vmodl.js';
 import { VmxFile } from '../vmx.js';
 import { findVm, readVm } from './inventory.js';
+import { assertSnapshotsFree } from '../../core/linked.js';
+import { linkedDependents } from './linked.js';
 
 const flag = (value: boolean): string => quote(value ? '1' : '0');
 
@@ -355,13 +357,16 @@ export async function planSnapshotRevert(context: SshContext, request: SnapshotR
 // ---- delete ---------------------------------------------------------------------------------
 
 export async function planSnapshotDelete(context: SshContext, request: SnapshotDeleteRequest): Promise<Mutation<SnapshotDeleteOutcome> & { target: SnapshotDeleteTarget }> {
-  const { row } = await findVm(context, request.vm);
+  const { row, rows } = await findVm(context, request.vm);
   const before = await readSnapshots(context, row, { files: true });
   const { tree } = before;
   const vm = tree.vm;
   const node = request.all ? undefined : resolveSnapshot(tree, request.snapshot ?? '');
   const removedIds = node === undefined ? flatten(tree.snapshots).map((item) => item.id) : request.children ? subtreeIds(node) : [node.id];
   const deleted: SnapshotRef[] = removedIds.map((id) => refOf(findById(tree, id) as SnapshotNode));
+  if (deleted.length > 0) {
+    assertSnapshotsFree(vm, tree.snapshots, removedIds, await linkedDependents(context, { id: vm.id, vmxPath: row.file }, rows));
+  }
   const owned = filesOwnedBy(diskModel(before), removedIds);
   const warnings: string[] = [];
   if (before.folder === null) warnings.push(`the folder of ${vm.name} is not a datastore folder ceso may list: the check for leftover delta files is skipped`);

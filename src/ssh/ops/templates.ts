@@ -66,7 +66,7 @@ export async function listTemplates(context: SshContext, options: { defaultTempl
     const hardware = parseDevices(devices.output);
     facts.push({
       ...known,
-      disks: hardware.disks.map(({ label, file, capacityGB, thin }) => ({ label, file, capacityGB, thin })),
+      disks: hardware.disks.map(({ label, file, capacityGB, thin, parent }) => ({ label, file, capacityGB, thin, parent })),
       nicCount: hardware.nics.length,
     });
   }
