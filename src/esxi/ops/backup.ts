@@ -63,7 +63,7 @@ import { DETAIL_PATHS, detailsOf, findVm, getVmByRef } from './inventory.js';
 import { readPlacement, type Placement } from './placement.js';
 import { planSnapshotCreate, planSnapshotDelete } from './snapshots.js';
 import { readSourceVm } from './source-vm.js';
-import { apiAction, option, runTask } from './steps.js';
+import { apiAction, ignoreGone, option, runTask } from './steps.js';
 
 /** Copies of big disks take long; the host reports progress meanwhile. */
 const DISK_COPY_TIMEOUT_MS = 6 * 3600_000;
@@ -95,15 +95,6 @@ async function readStorage(client: VimClient): Promise<Storage> {
   return { placement, datacenterName, browsers };
 }
 
-async function ignoreMissing(promise: Promise<unknown>): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    const fault = faultTypeOf(error);
-    if (fault === 'FileNotFound' || fault === 'NotFound' || fault === 'ManagedObjectNotFound') return;
-    throw error;
-  }
-}
 
 const SIZES = new Typed('HostDatastoreBrowserSearchSpec', { details: { fileType: false, fileSize: true, modification: false, fileOwner: false } });
 
@@ -175,7 +166,7 @@ class ApiBackupHost implements BackupHost {
     const args = { name: folder, datacenter: this.datacenter };
     return {
       action: apiAction('DeleteDatastoreFile_Task', fileManager, args),
-      run: () => ignoreMissing(runTask(this.client, 'DeleteDatastoreFile_Task', fileManager, args, `delete ${folder}`)),
+      run: () => ignoreGone(runTask(this.client, 'DeleteDatastoreFile_Task', fileManager, args, `delete ${folder}`)),
     };
   }
 
@@ -221,7 +212,7 @@ class ApiBackupHost implements BackupHost {
     const args = { name: path, datacenter: this.datacenter };
     return {
       action: apiAction('DeleteVirtualDisk_Task', virtualDiskManager, args),
-      run: () => ignoreMissing(runTask(this.client, 'DeleteVirtualDisk_Task', virtualDiskManager, args, `delete ${path}`)),
+      run: () => ignoreGone(runTask(this.client, 'DeleteVirtualDisk_Task', virtualDiskManager, args, `delete ${path}`)),
     };
   }
 
@@ -465,7 +456,7 @@ function vmOps(client: VimClient, placement: Placement, guestinfo?: (vm: { uuid:
     destroy: async (id) => {
       const ref = new MoRef('VirtualMachine', id);
       await runTask(client, 'PowerOffVM_Task', ref, {}, `power off ${id}`).catch(() => undefined);
-      await ignoreMissing(runTask(client, 'Destroy_Task', ref, {}, `destroy ${id}`));
+      await ignoreGone(runTask(client, 'Destroy_Task', ref, {}, `destroy ${id}`));
     },
     configureGuest:
       guestinfo === undefined

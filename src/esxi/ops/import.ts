@@ -16,11 +16,11 @@ import { openPackage, type OvfPackage } from '../../ovf/package.js';
 import { NfcLease, type LeaseInfo } from '../nfc/lease.js';
 import { resolveDeviceUrl, upload } from '../nfc/upload.js';
 import { MoRef, RawXml, asArray, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
-import { faultTypeOf, type VimClient } from '../vim/client.js';
+import type { VimClient } from '../vim/client.js';
 import { inventoryTraversal, retrieveProperties } from '../vim/property-collector.js';
 import { getVmByRef } from './inventory.js';
 import { findDatastore, findNetwork, readPlacement, type DatastoreInfo, type NetworkInfo, type Placement } from './placement.js';
-import { apiAction, option, runTask } from './steps.js';
+import { apiAction, ignoreGone, option, runTask } from './steps.js';
 
 interface ImportState {
   lease?: NfcLease;
@@ -396,13 +396,4 @@ async function findByName(client: VimClient, name: string): Promise<MoRef> {
   return found.ref;
 }
 
-async function ignoreGone(promise: Promise<unknown>): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    const fault = faultTypeOf(error);
-    if (fault === 'FileNotFound' || fault === 'NotFound' || fault === 'ManagedObjectNotFound') return;
-    throw error;
-  }
-}
 

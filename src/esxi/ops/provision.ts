@@ -22,7 +22,7 @@ import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { findVm, getVmByRef } from './inventory.js';
 import { findDatastore, findNetwork, readPlacement, type DatastoreInfo, type NetworkInfo, type Placement } from './placement.js';
 import { readSourceVm, type SourceDisk, type SourceVm } from './source-vm.js';
-import { Later, apiAction, option, runTask } from './steps.js';
+import { apiAction, ignoreGone, Later, option, runTask } from './steps.js';
 import { inventoryTraversal, retrieveProperties } from '../vim/property-collector.js';
 import { flatten } from '../../core/snapshots.js';
 import { listSnapshots } from './snapshots.js';
@@ -202,7 +202,7 @@ function copySteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Provi
     },
     undo: {
       description: `delete the folder ${directory}`,
-      run: () => ignoreNotFound(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: directory, datacenter }, `delete ${directory}`)),
+      run: () => ignoreGone(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: directory, datacenter }, `delete ${directory}`)),
     },
   });
   spec.source.disks.forEach((disk, index) => {
@@ -224,7 +224,7 @@ function copySteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Provi
       },
       undo: {
         description: `delete the disk ${destination}`,
-        run: () => ignoreNotFound(runTask(client, 'DeleteVirtualDisk_Task', virtualDiskManager, { name: destination, datacenter }, `delete ${destination}`)),
+        run: () => ignoreGone(runTask(client, 'DeleteVirtualDisk_Task', virtualDiskManager, { name: destination, datacenter }, `delete ${destination}`)),
       },
     });
   });
@@ -266,7 +266,7 @@ function makeDirectoryStep(client: VimClient, spec: ProvisionSpec): PlanStep<Pro
     },
     undo: {
       description: `delete the folder ${directory}`,
-      run: () => ignoreNotFound(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: directory, datacenter }, `delete ${directory}`)),
+      run: () => ignoreGone(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: directory, datacenter }, `delete ${directory}`)),
     },
   };
 }
@@ -326,7 +326,7 @@ function linkedUndo(client: VimClient, spec: ProvisionSpec): NonNullable<PlanSte
         if (faultTypeOf(error) !== 'ManagedObjectNotFound') throw error;
       }
       if (fileManager !== undefined) {
-        await ignoreNotFound(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: vmDirectory(spec), datacenter: spec.placement.datacenter }, `delete ${vmDirectory(spec)}`));
+        await ignoreGone(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: vmDirectory(spec), datacenter: spec.placement.datacenter }, `delete ${vmDirectory(spec)}`));
       }
     },
   };
@@ -529,7 +529,7 @@ function destroyUndo(client: VimClient, name: string): NonNullable<PlanStep<Prov
     run: async (state) => {
       if (state.vm === undefined) return;
       await runTask(client, 'PowerOffVM_Task', state.vm, {}, `power off ${name}`).catch(() => undefined);
-      await ignoreNotFound(runTask(client, 'Destroy_Task', state.vm, {}, `destroy ${name}`));
+      await ignoreGone(runTask(client, 'Destroy_Task', state.vm, {}, `destroy ${name}`));
     },
   };
 }
@@ -539,12 +539,3 @@ function requireVm(state: ProvisionState): MoRef {
   return state.vm;
 }
 
-async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    const fault = faultTypeOf(error);
-    if (fault === 'FileNotFound' || fault === 'NotFound' || fault === 'ManagedObjectNotFound') return;
-    throw error;
-  }
-}

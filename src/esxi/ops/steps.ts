@@ -1,6 +1,6 @@
 import type { StepAction } from '../../core/plan.js';
 import { MoRef, RawXml, Typed, type XmlObject, type XmlValue } from '../soap/xml.js';
-import type { VimClient } from '../vim/client.js';
+import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { waitForTask } from '../vim/task.js';
 
 /** A value shown in a plan but never sent: e.g. a MAC the host assigns while the plan runs. */
@@ -51,4 +51,15 @@ export async function runTask(
   const task = await client.invoke(method, object, args);
   if (!(task instanceof MoRef)) return undefined;
   return waitForTask(client, task, { description, ...(progress === undefined ? {} : { onProgress: progress }), ...(signal === undefined ? {} : { signal }) });
+}
+
+/** Waits for a cleanup call, treating "already gone" (the file, or the VM) as done. */
+export async function ignoreGone(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    const fault = faultTypeOf(error);
+    if (fault === 'FileNotFound' || fault === 'NotFound' || fault === 'ManagedObjectNotFound') return;
+    throw error;
+  }
 }
