@@ -22,6 +22,8 @@ export type Properties = Record<string, Decoded | undefined>;
 
 /** The least time between two "nothing changed" answers (a host that ignores maxWaitSeconds). */
 const EMPTY_ANSWER_MIN_MS = 1000;
+/** How long an interrupted wait gives CancelWaitForUpdates to be answered. */
+const CANCEL_WAIT_MS = 2000;
 
 export interface PropertyWaitOptions<R> {
   /** The object's type, e.g. "VirtualMachine". */
@@ -53,8 +55,9 @@ export async function waitForProperties<R>(client: VimClient, obj: MoRef, option
   let rejectAbort: (error: Error) => void = () => undefined;
   const aborted = new Promise<never>((_resolve, reject) => (rejectAbort = reject));
   aborted.catch(() => undefined);
+  let cancelling: Promise<unknown> | undefined;
   const onAbort = (): void => {
-    void client.invoke('CancelWaitForUpdates', collector).catch(() => undefined);
+    cancelling = client.invoke('CancelWaitForUpdates', collector).catch(() => undefined);
     rejectAbort(options.interrupted());
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -101,6 +104,9 @@ export async function waitForProperties<R>(client: VimClient, obj: MoRef, option
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    // The cancel goes out before the collector is destroyed and the connection closed (which
+    // would cut it off): bounded, a host that does not answer it must not hold the exit.
+    if (cancelling !== undefined) await Promise.race([cancelling, new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS))]);
     await client.invoke('DestroyPropertyCollector', collector).catch(() => undefined);
   }
 }
