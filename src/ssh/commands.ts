@@ -123,12 +123,23 @@ export function splitSections(nonce: string, text: string): Map<string, SectionO
  * sections `vm.<id>` and `vmx.<id>`.
  */
 export function listScript(nonce: string, volumesRoot: string, parallel = 8): string {
-  const n = quote(nonce);
+  return perVmScript({ nonce, volumesRoot, tempName: 'ceso-list', parallel });
+}
+
+/**
+ * The loop `vm list` and `template list` share: getallvms, then per vmid (up to `parallel` at
+ * once, each into its own temp file, printed in turn) the sections `vm.<id>` (get.summary) and
+ * `vmx.<id>` (the .vmx's ceso.* lines). Inside the loop `$1` is the vmid, `$s` the summary and `$x`
+ * the marker lines; `perVm` lines run after them (e.g. to print more sections), `variables` are set
+ * first.
+ */
+export function perVmScript(options: { nonce: string; volumesRoot: string; tempName: string; parallel: number; variables?: string; perVm?: string[] }): string {
+  const n = quote(options.nonce);
   return [
-    `n=${n}; root=${quote(volumesRoot.replace(/\/+$/, ''))}`,
+    `n=${n}; root=${quote(options.volumesRoot.replace(/\/+$/, ''))}${options.variables === undefined ? '' : `; ${options.variables}`}`,
     `all=$(${GETALLVMS} </dev/null 2>&1); rc=$?`,
     `echo "$n getallvms"; printf '%s\\n' "$all"; echo "$n getallvms rc $rc"`,
-    `t=$(mktemp -d /tmp/ceso-list.XXXXXX) || exit 1`,
+    `t=$(mktemp -d /tmp/${options.tempName}.XXXXXX) || exit 1`,
     `trap 'rm -rf "$t"' EXIT`,
     `trap 'exit 1' HUP INT TERM`,
     `one() {`,
@@ -137,12 +148,14 @@ export function listScript(nonce: string, volumesRoot: string, parallel = 8): st
     `  p=$(printf '%s\\n' "$s" | sed -n 's/^[[:space:]]*vmPathName = "\\(.*\\)",\\{0,1\\}[[:space:]]*$/\\1/p' | head -n 1)`,
     `  ds=\${p#\\[}; ds=\${ds%%]*}; rel=\${p#*]}; rel=\${rel# }`,
     `  if [ -n "$ds" ]; then f="$root/$ds/$rel"; else f=$rel; fi`,
-    `  echo "$n vmx.$1"; if [ -n "$p" ] && [ -f "$f" ]; then grep -i '^[[:space:]]*ceso\\.' "$f"; fi; echo "$n vmx.$1 rc 0"`,
+    `  x=; if [ -n "$p" ] && [ -f "$f" ]; then x=$(grep -i '^[[:space:]]*ceso\\.' "$f"); fi`,
+    `  echo "$n vmx.$1"; if [ -n "$x" ]; then printf '%s\\n' "$x"; fi; echo "$n vmx.$1 rc 0"`,
+    ...(options.perVm ?? []),
     `}`,
     `i=0`,
     `for id in $(printf '%s\\n' "$all" | awk '/^[A-Za-z0-9][A-Za-z0-9_.-]* .*\\.vmx/ { print $1 }'); do`,
     `  one "$id" > "$t/$i" &`,
-    `  i=$((i + 1)); if [ $((i % ${parallel})) -eq 0 ]; then wait; fi`,
+    `  i=$((i + 1)); if [ $((i % ${options.parallel})) -eq 0 ]; then wait; fi`,
     `done`,
     `wait`,
     `j=0; while [ $j -lt $i ]; do cat "$t/$j"; j=$((j + 1)); done`,

@@ -9,7 +9,7 @@
 import { CesoError } from '../../core/errors.js';
 import type { TemplateInfo } from '../../core/templates.js';
 import { isTemplateCandidate, templatesOf, type TemplateFacts } from '../../esxi/ops/templates.js';
-import { GETALLVMS, newNonce, sectionsScript, splitSections, vimCmd, type SectionOutput } from '../commands.js';
+import { GETALLVMS, newNonce, perVmScript, sectionsScript, splitSections, vimCmd, type SectionOutput } from '../commands.js';
 import type { SshContext } from '../context.js';
 import { nonEmpty, parseDevices, parseGetAllVms, parseSummary, type VmRow } from '../parse.js';
 import { quote } from '../quote.js';
@@ -87,37 +87,21 @@ function check(section: SectionOutput, command: string, what: string, tolerate: 
  */
 export function templatesScript(nonce: string, volumesRoot: string, defaultTemplate?: string, parallel = 8): string {
   const want = defaultTemplate === undefined || defaultTemplate === '' || defaultTemplate.includes('\n') ? '' : `name = "${defaultTemplate}"`;
-  const n = quote(nonce);
-  return [
-    `n=${n}; root=${quote(volumesRoot.replace(/\/+$/, ''))}; want=${quote(want)}`,
-    `all=$(${GETALLVMS} </dev/null 2>&1); rc=$?`,
-    `echo "$n getallvms"; printf '%s\\n' "$all"; echo "$n getallvms rc $rc"`,
-    `t=$(mktemp -d /tmp/ceso-templates.XXXXXX) || exit 1`,
-    `trap 'rm -rf "$t"' EXIT`,
-    `trap 'exit 1' HUP INT TERM`,
-    `one() {`,
-    `  s=$(vim-cmd vmsvc/get.summary "$1" </dev/null 2>&1); rc=$?`,
-    `  echo "$n vm.$1"; printf '%s\\n' "$s"; echo "$n vm.$1 rc $rc"`,
-    `  p=$(printf '%s\\n' "$s" | sed -n 's/^[[:space:]]*vmPathName = "\\(.*\\)",\\{0,1\\}[[:space:]]*$/\\1/p' | head -n 1)`,
-    `  ds=\${p#\\[}; ds=\${ds%%]*}; rel=\${p#*]}; rel=\${rel# }`,
-    `  if [ -n "$ds" ]; then f="$root/$ds/$rel"; else f=$rel; fi`,
-    `  x=; if [ -n "$p" ] && [ -f "$f" ]; then x=$(grep -i '^[[:space:]]*ceso\\.' "$f"); fi`,
-    `  echo "$n vmx.$1"; printf '%s\\n' "$x"; echo "$n vmx.$1 rc 0"`,
-    `  c=0`,
-    `  case "$s" in *'template = true'*) c=1 ;; esac`,
-    `  if printf '%s\\n' "$x" | grep -qi '^[[:space:]]*ceso\\.template[[:space:]]*=[[:space:]]*"true"'; then c=1; fi`,
-    `  if [ -n "$want" ] && printf '%s\\n' "$s" | grep -qF -- "$want"; then c=1; fi`,
-    `  if [ "$c" = 1 ]; then`,
-    `    d=$(vim-cmd vmsvc/device.getdevices "$1" </dev/null 2>&1); rc=$?`,
-    `    echo "$n dev.$1"; printf '%s\\n' "$d"; echo "$n dev.$1 rc $rc"`,
-    `  fi`,
-    `}`,
-    `i=0`,
-    `for id in $(printf '%s\\n' "$all" | awk '/^[A-Za-z0-9][A-Za-z0-9_.-]* .*\\.vmx/ { print $1 }'); do`,
-    `  one "$id" > "$t/$i" &`,
-    `  i=$((i + 1)); if [ $((i % ${parallel})) -eq 0 ]; then wait; fi`,
-    `done`,
-    `wait`,
-    `j=0; while [ $j -lt $i ]; do cat "$t/$j"; j=$((j + 1)); done`,
-  ].join('\n');
+  return perVmScript({
+    nonce,
+    volumesRoot,
+    tempName: 'ceso-templates',
+    parallel,
+    variables: `want=${quote(want)}`,
+    perVm: [
+      `  c=0`,
+      `  case "$s" in *'template = true'*) c=1 ;; esac`,
+      `  if printf '%s\\n' "$x" | grep -qi '^[[:space:]]*ceso\\.template[[:space:]]*=[[:space:]]*"true"'; then c=1; fi`,
+      `  if [ -n "$want" ] && printf '%s\\n' "$s" | grep -qF -- "$want"; then c=1; fi`,
+      `  if [ "$c" = 1 ]; then`,
+      `    d=$(vim-cmd vmsvc/device.getdevices "$1" </dev/null 2>&1); rc=$?`,
+      `    echo "$n dev.$1"; printf '%s\\n' "$d"; echo "$n dev.$1 rc $rc"`,
+      `  fi`,
+    ],
+  });
 }
