@@ -181,30 +181,7 @@ function copySteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Provi
     throw new CesoError('NOT_SUPPORTED', 'the host offers no FileManager or VirtualDiskManager');
   }
   const datacenter = spec.placement.datacenter;
-  const directory = vmDirectory(spec);
-  const steps: Array<PlanStep<ProvisionState>> = [];
-  const makeDirectory = { name: directory, datacenter, createParentDirectories: false };
-  steps.push({
-    id: 'make-directory',
-    description: `make the folder ${directory}`,
-    action: apiAction('MakeDirectory', fileManager, makeDirectory),
-    run: async () => {
-      try {
-        await client.invoke('MakeDirectory', fileManager, makeDirectory);
-      } catch (error) {
-        if (faultTypeOf(error) === 'FileAlreadyExists') {
-          throw new CesoError('CONFLICT', `the folder ${directory} already exists on the datastore`, {
-            hint: 'A VM of that name was deleted without its files, or another tool uses the folder: remove it or choose another name',
-          });
-        }
-        throw error;
-      }
-    },
-    undo: {
-      description: `delete the folder ${directory}`,
-      run: () => ignoreGone(runTask(client, 'DeleteDatastoreFile_Task', fileManager, { name: directory, datacenter }, `delete ${directory}`)),
-    },
-  });
+  const steps: Array<PlanStep<ProvisionState>> = [makeDirectoryStep(client, spec)];
   spec.source.disks.forEach((disk, index) => {
     const destination = diskPath(spec, index);
     const copy = {
