@@ -1052,34 +1052,8 @@ func (t *Testbed) createSnapshot(ref types.ManagedObjectReference, req *types.Cr
 		cfg := cloneConfig(vm.Config) // the configuration at this moment: disks name the frozen files
 
 		devices := deepCopy(vm.Config.Hardware.Device).([]types.BaseVirtualDevice)
-		var made []string
-		moved := map[string]string{}
-		var derr error
-		diskBackings(devices, func(disk *types.VirtualDisk, b *types.VirtualDiskFlatVer2BackingInfo) {
-			if derr != nil {
-				return
-			}
-			parent, f := t.resolve(b.FileName)
-			if f != nil {
-				return
-			}
-			delta, err := t.makeDelta(dir, parent, diskCapacity(disk))
-			if err != nil {
-				derr = err
-				return
-			}
-			made = append(made, delta)
-			prev := cloneBacking(b)
-			b.FileName = t.dsPath(delta)
-			b.Parent = prev
-			b.DeltaDiskFormat = string(types.VirtualDiskDeltaDiskFormatSeSparseFormat)
-			b.DeltaGrainSize = 8
-			moved[canon(prev.FileName)] = canon(b.FileName)
-		})
+		made, moved, derr := t.pushDeltas(dir, devices)
 		if derr != nil {
-			for _, d := range made {
-				deleteDiskFiles(d)
-			}
 			log.Printf("snapshot of %s: %v", vm.Name, derr)
 			fault = &types.CannotCreateFile{FileFault: types.FileFault{File: vm.Config.Files.VmPathName}}
 			return
@@ -1228,34 +1202,8 @@ func (t *Testbed) revertToSnapshot(vmRef, snapRef types.ManagedObjectReference, 
 			}
 		})
 		cfg := cloneConfig(&snap.Config)
-		var made []string
-		var derr error
-		copies := map[string]string{}
-		diskBackings(cfg.Hardware.Device, func(disk *types.VirtualDisk, b *types.VirtualDiskFlatVer2BackingInfo) {
-			if derr != nil {
-				return
-			}
-			point, f := t.resolve(b.FileName)
-			if f != nil {
-				return
-			}
-			delta, err := t.makeDelta(dir, point, diskCapacity(disk))
-			if err != nil {
-				derr = err
-				return
-			}
-			made = append(made, delta)
-			prev := cloneBacking(b)
-			b.FileName = t.dsPath(delta)
-			b.Parent = prev
-			b.DeltaDiskFormat = string(types.VirtualDiskDeltaDiskFormatSeSparseFormat)
-			b.DeltaGrainSize = 8
-			copies[canon(prev.FileName)] = canon(b.FileName)
-		})
+		made, copies, derr := t.pushDeltas(dir, cfg.Hardware.Device)
 		if derr != nil {
-			for _, d := range made {
-				deleteDiskFiles(d)
-			}
 			log.Printf("revert of %s: %v", vm.Name, derr)
 			fault = &types.CannotCreateFile{FileFault: types.FileFault{File: vm.Config.Files.VmPathName}}
 			return
@@ -1583,4 +1531,42 @@ func (t *Testbed) forgetSnapshots(ref types.ManagedObjectReference) {
 		simulator.Map.Remove(types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: id})
 	}
 	delete(snapVMs[t], ref.Value)
+}
+
+// pushDeltas puts a new, empty delta in dir on top of every disk of devices (a snapshot's point,
+// or the running point after a revert): each backing moves to its delta, its old backing becomes
+// the parent. It returns the deltas made and old -> new backing file; on failure it removes
+// what it made.
+func (t *Testbed) pushDeltas(dir string, devices []types.BaseVirtualDevice) ([]string, map[string]string, error) {
+	var made []string
+	moved := map[string]string{}
+	var derr error
+	diskBackings(devices, func(disk *types.VirtualDisk, b *types.VirtualDiskFlatVer2BackingInfo) {
+		if derr != nil {
+			return
+		}
+		parent, f := t.resolve(b.FileName)
+		if f != nil {
+			return
+		}
+		delta, err := t.makeDelta(dir, parent, diskCapacity(disk))
+		if err != nil {
+			derr = err
+			return
+		}
+		made = append(made, delta)
+		prev := cloneBacking(b)
+		b.FileName = t.dsPath(delta)
+		b.Parent = prev
+		b.DeltaDiskFormat = string(types.VirtualDiskDeltaDiskFormatSeSparseFormat)
+		b.DeltaGrainSize = 8
+		moved[canon(prev.FileName)] = canon(b.FileName)
+	})
+	if derr != nil {
+		for _, d := range made {
+			deleteDiskFiles(d)
+		}
+		return nil, nil, derr
+	}
+	return made, moved, nil
 }
