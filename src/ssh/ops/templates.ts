@@ -3,12 +3,11 @@
  * `vm list` (commands.ts listScript): getallvms, then for every vmid get.summary (power state,
  * guest OS, config.template) and the ceso.* lines of its .vmx, and device.getdevices (disks,
  * NICs) only for the VMs the script itself sees are candidates. The final choice is made here by
- * the rules the API path uses (esxi/ops/templates.ts); a candidate the script's quick test missed
+ * the rules the API path uses (core/templates.ts); a candidate the script's quick test missed
  * gets its devices read in one more command.
  */
 import { CesoError } from '../../core/errors.js';
-import type { TemplateInfo } from '../../core/templates.js';
-import { isTemplateCandidate, templatesOf, type TemplateFacts } from '../../esxi/ops/templates.js';
+import { isTemplateCandidate, templatesOf, type TemplateFacts, type TemplateInfo } from '../../core/templates.js';
 import { GETALLVMS, newNonce, perVmScript, sectionsScript, splitSections, vimCmd, type SectionOutput } from '../commands.js';
 import type { SshContext } from '../context.js';
 import { nonEmpty, parseDevices, parseGetAllVms, parseSummary, type VmRow } from '../parse.js';
