@@ -34,6 +34,8 @@ const vmSummaryShape = {
   managed: described(z.boolean(), 'Whether the VM carries ceso.managed = "true"'),
   expiresAt: described(z.nullable(z.string()), 'ceso.expiresAt (ISO 8601) when the VM has a TTL'),
   linked: described(z.boolean(), 'Whether the VM is a linked clone (ceso.linked = "true"): its disk is a child of a template’s base snapshot disk'),
+  pool: described(z.nullable(z.string()), 'The warm pool the VM belongs to (ceso.pool), else null'),
+  poolState: described(z.nullable(z.string()), 'Its state in the pool (ceso.poolState): building, ready, leased, resetting or failed'),
 };
 
 export const vmSummarySchema = z.strictObject(vmSummaryShape);

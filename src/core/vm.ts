@@ -20,6 +20,17 @@ export const MARKERS = {
   linked: 'ceso.linked',
   /** On a linked clone: the datastore path of the disk its first disk is a child of. */
   parentDisk: 'ceso.parentDisk',
+  /** On a VM of a warm pool: the pool's name (core/pool.ts). */
+  pool: 'ceso.pool',
+  /** building | ready | leased | resetting | failed. */
+  poolState: 'ceso.poolState',
+  /** While leased: the lease's id (the fence every change of the lease checks). */
+  leaseId: 'ceso.leaseId',
+  leaseHolder: 'ceso.leaseHolder',
+  /** While leased: when the lease ends (ISO 8601). */
+  leaseExpiresAt: 'ceso.leaseExpiresAt',
+  /** How many times the VM was reset to its golden snapshot. */
+  poolResets: 'ceso.poolResets',
 } as const;
 
 export interface VmSummary {
@@ -37,6 +48,9 @@ export interface VmSummary {
   expiresAt: string | null;
   /** Whether the VM is a linked clone (ceso.linked = "true"): its disk is a child of a template's. */
   linked: boolean;
+  /** The warm pool the VM belongs to (ceso.pool), and its state there (ceso.poolState). */
+  pool: string | null;
+  poolState: string | null;
 }
 
 export interface VmDisk {
@@ -124,6 +138,8 @@ export function markersOf(extraConfig: ReadonlyMap<string, string>): {
   managed: boolean;
   expiresAt: string | null;
   linked: boolean;
+  pool: string | null;
+  poolState: string | null;
   markers: Record<string, string>;
   guestinfo: GuestinfoKey[];
 } {
@@ -138,6 +154,8 @@ export function markersOf(extraConfig: ReadonlyMap<string, string>): {
     managed: markers[MARKERS.managed] === 'true',
     expiresAt: markers[MARKERS.expiresAt] ?? null,
     linked: markers[MARKERS.linked] === 'true',
+    pool: markers[MARKERS.pool] ?? null,
+    poolState: markers[MARKERS.pool] === undefined ? null : (markers[MARKERS.poolState] ?? null),
     markers,
     guestinfo,
   };

@@ -56,6 +56,8 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
         managed: expected.managed,
         expiresAt: null,
         linked: false,
+        pool: null,
+        poolState: null,
         via: 'api',
       });
     }

@@ -36,6 +36,8 @@ const summary = {
   managed: true,
   expiresAt: '2030-01-01T00:00:00.000Z',
   linked: false,
+  pool: null,
+  poolState: null,
 };
 
 const details = {
@@ -61,7 +63,7 @@ const details = {
   markers: { 'ceso.managed': 'true', 'ceso.template': 'ubuntu-22.04-template' },
 };
 
-const unknownVm = { ...summary, uuid: null, status: null, powerState: null, cpu: null, memoryMB: null, ip: null, guestId: null, managed: false, expiresAt: null, linked: false };
+const unknownVm = { ...summary, uuid: null, status: null, powerState: null, cpu: null, memoryMB: null, ip: null, guestId: null, managed: false, expiresAt: null, linked: false, pool: null, poolState: null };
 
 const plan = {
   dryRun: true,

@@ -126,6 +126,8 @@ describe('SSH operations against a stand-in ESXi shell', () => {
       managed: false,
       expiresAt: null,
       linked: false,
+      pool: null,
+      poolState: null,
     });
     expect(existsSync(join(work, 'pwned'))).toBe(false);
   });

@@ -109,7 +109,7 @@ export function extraConfigOf(value: Decoded | undefined): Map<string, string> {
 function summaryOf(object: ObjectProperties): VmSummary {
   const { props } = object;
   const powerState = toPowerState(asString(props['runtime.powerState']));
-  const { managed, expiresAt, linked } = markersOf(extraConfigOf(props['config.extraConfig']));
+  const { managed, expiresAt, linked, pool, poolState } = markersOf(extraConfigOf(props['config.extraConfig']));
   return {
     name: asString(props.name) ?? '',
     id: object.ref.value,
@@ -123,6 +123,8 @@ function summaryOf(object: ObjectProperties): VmSummary {
     managed,
     expiresAt,
     linked,
+    pool,
+    poolState,
   };
 }
 

@@ -69,7 +69,7 @@ export function extraConfigOf(vmx: VmxFile): Map<string, string> {
 }
 
 function summaryOf(row: VmRow, summary: SummaryInfo, vmx: VmxFile): VmSummary {
-  const { managed, expiresAt, linked } = markersOf(extraConfigOf(vmx));
+  const { managed, expiresAt, linked, pool, poolState } = markersOf(extraConfigOf(vmx));
   return {
     name: summary.name ?? row.name,
     id: row.id,
@@ -83,6 +83,8 @@ function summaryOf(row: VmRow, summary: SummaryInfo, vmx: VmxFile): VmSummary {
     managed,
     expiresAt,
     linked,
+    pool,
+    poolState,
   };
 }
 
@@ -138,7 +140,7 @@ export async function readVm(context: SshContext, row: VmRow): Promise<VmRead> {
   const vmxSection = sections.get('vmx');
   const vmxText = vmxSection !== undefined && vmxSection.code === 0 ? vmxSection.output : null;
   const vmx = VmxFile.parse(vmxText ?? '');
-  const { managed, expiresAt, linked, markers, guestinfo } = markersOf(extraConfigOf(vmx));
+  const { managed, expiresAt, linked, pool, poolState, markers, guestinfo } = markersOf(extraConfigOf(vmx));
   const vmxPath = summary.vmPathName ?? row.file;
   const details: VmDetails = {
     name: summary.name ?? row.name,
@@ -153,6 +155,8 @@ export async function readVm(context: SshContext, row: VmRow): Promise<VmRead> {
     managed,
     expiresAt,
     linked,
+    pool,
+    poolState,
     vmxPath,
     datastore: parseDatastorePath(vmxPath)?.datastore ?? null,
     firmware: vmxText === null ? null : (nonEmpty(vmx.get('firmware')?.toLowerCase()) ?? 'bios'),
