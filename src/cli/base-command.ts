@@ -73,10 +73,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** The host this invocation acts on, after flags, environment and file are merged. */
   protected target(): HostTarget {
     this.cachedTarget ??= resolveTarget(loadConfig(this.flags.config), {
-      host: this.flags.host,
+      host: this.flags.host ?? this.impliedHost(),
       requirePassword: (this.ctor as typeof BaseCommand).needsPassword,
     });
     return this.cachedTarget;
+  }
+
+  /** The host a command implies when --host is not given (a pool's host): none by default. */
+  protected impliedHost(): string | undefined {
+    return undefined;
+  }
+
+  /** The lock namespace of the host in use (per host: two hosts' VMs of one name never share a lock). */
+  protected lockHost(): string {
+    const { api } = this.target();
+    return `${api.host}:${api.port}`;
   }
 
   /** Runs one operation on the host's backend and always releases the connection. */
@@ -159,13 +170,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    */
   protected async withVmLock<R>(vm: string | string[], run: () => Promise<R>): Promise<R> {
     const names = [...new Set(Array.isArray(vm) ? vm : [vm])].sort();
-    const { api } = this.target();
     const timeoutSeconds = (this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0;
     const locks = [];
     try {
       const { acquireVmLock } = await import('../core/lock.js');
       for (const name of names) {
-        locks.push(await acquireVmLock({ host: `${api.host}:${api.port}`, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
+        locks.push(await acquireVmLock({ host: this.lockHost(), vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
       }
       return await run();
     } finally {

@@ -4,6 +4,12 @@ import BackupList from './backup/list.js';
 import ConfigInit from './config/init.js';
 import ConfigValidate from './config/validate.js';
 import HostTrust from './host/trust.js';
+import PoolAcquire from './pool/acquire.js';
+import PoolDestroy from './pool/destroy.js';
+import PoolFill from './pool/fill.js';
+import PoolRelease from './pool/release.js';
+import PoolReap from './pool/reap.js';
+import PoolStatus from './pool/status.js';
 import Schema from './schema.js';
 import TemplateImport from './template/import.js';
 import TemplateList from './template/list.js';
@@ -29,6 +35,12 @@ export const COMMANDS = {
   'config:init': ConfigInit,
   'config:validate': ConfigValidate,
   'host:trust': HostTrust,
+  'pool:acquire': PoolAcquire,
+  'pool:destroy': PoolDestroy,
+  'pool:fill': PoolFill,
+  'pool:reap': PoolReap,
+  'pool:release': PoolRelease,
+  'pool:status': PoolStatus,
   schema: Schema,
   'template:import': TemplateImport,
   'template:list': TemplateList,

@@ -61,6 +61,10 @@ export const securitySchema = z.strictObject({
   allowUserData: z._default(z.boolean(), false),
   /** vm restore --in-place (it replaces a VM's disks) in restricted mode. */
   allowRestoreInPlace: z._default(z.boolean(), false),
+  /** The warm pools an agent may acquire from, release to and read (pool acquire|release|status). */
+  pools: z.optional(z.array(text())),
+  /** The warm pools an agent may also fill, reap and destroy. */
+  poolAdmin: z.optional(z.array(text())),
   requireTTL: z._default(z.boolean(), false),
   maxTTL: z.optional(text()),
   limits: z.optional(
@@ -79,6 +83,35 @@ export const backupSchema = z.strictObject({
   keep: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 3),
 });
 
+const poolNamePattern = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+/** A warm pool (core/pool): `size` ready VMs on top of the leased ones, at most `max` VMs in all. */
+export const poolSchema = z.strictObject({
+  template: z.optional(text()),
+  size: z.number().check(z.int(), z.gte(0), z.lte(500)),
+  max: z.optional(z.number().check(z.int(), z.gte(1), z.lte(500))),
+  cpu: z.optional(defaultsShape.cpu),
+  memory: z.optional(defaultsShape.memory),
+  disk: z.optional(defaultsShape.disk),
+  network: z.optional(text()),
+  datastore: z.optional(text()),
+  linked: z._default(z.boolean(), true),
+  /** The VMs' own TTL (ceso.expiresAt: vm reap deletes them then), e.g. "7d". */
+  ttl: z.optional(text()),
+  /** A lease's length when pool acquire gives no --lease. */
+  lease: z._default(text(), '2h'),
+  /** Resets to the golden snapshot before a VM is rebuilt from the template. */
+  maxResets: z._default(z.number().check(z.int(), z.gte(0), z.lte(100000)), 25),
+  /** The named host (hosts:) the pool lives on; --host overrides it. */
+  host: z.optional(text()),
+  /** VMs built at once by pool fill. */
+  parallel: z._default(z.number().check(z.int(), z.gte(1), z.lte(32)), 4),
+  /** How long a build or reset waits for the guest (seconds). */
+  readyTimeoutSeconds: z._default(seconds(7200), 600),
+  /** SSH public keys (the text, or @file) for the ubuntu user of every pool VM. */
+  sshKeys: z.optional(z.array(text())),
+});
+
 export const hostEntrySchema = z.strictObject({
   esxi: esxiSchema,
   ssh: z.optional(sshSchema),
@@ -93,6 +126,7 @@ export const configFileSchema = z.strictObject({
   defaults: z.optional(defaultsSchema),
   security: z.optional(securitySchema),
   backup: z.optional(backupSchema),
+  pools: z.optional(z.record(z.string().check(z.regex(poolNamePattern, 'expected a pool name of 1 to 40 lowercase letters, digits or "-", starting with a letter or digit')), poolSchema)),
 });
 
 export type EsxiConfig = z.infer<typeof esxiSchema>;
@@ -100,4 +134,5 @@ export type SshConfig = z.infer<typeof sshSchema>;
 export type DefaultsConfig = z.infer<typeof defaultsSchema>;
 export type SecurityConfig = z.infer<typeof securitySchema>;
 export type BackupConfig = z.infer<typeof backupSchema>;
+export type PoolConfig = z.infer<typeof poolSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;

@@ -36,6 +36,12 @@ import type { AuditResult } from '../commands/audit.js';
 import type { HostTrustResult } from '../commands/host/trust.js';
 import type { ConfigInitResult } from '../commands/config/init.js';
 import type { ConfigValidateResult } from '../commands/config/validate.js';
+import type { PoolAcquireResult } from '../commands/pool/acquire.js';
+import type { PoolDestroyResult } from '../commands/pool/destroy.js';
+import type { PoolFillResult } from '../commands/pool/fill.js';
+import type { PoolReapResult } from '../commands/pool/reap.js';
+import type { PoolReleaseResult } from '../commands/pool/release.js';
+import type { PoolStatusResult } from '../commands/pool/status.js';
 import * as s from './schemas.js';
 
 export type Mode = z.output<typeof s.modeSchema>;
@@ -83,6 +89,12 @@ export const CONTRACT = {
   'backup list': command<BackupListResult>()({ summary: 'The backups found on the datastores, newest first, complete or not', result: s.backupListResult }),
   'template import': command<TemplateImportResult>()({ summary: 'The template imported (as vm info, plus bytesUploaded and dropped), or the plan of a --dry-run', result: s.templateImportResult }),
   'template list': command<TemplateListResult>()({ summary: 'The VMs that can serve as templates, fit or not, with the reasons', result: s.templateListResult }),
+  'pool status': command<PoolStatusResult>()({ summary: 'The pool’s VMs with their states, holders and lease ends, and counts by state', result: s.poolStatusResult }),
+  'pool acquire': command<PoolAcquireResult>()({ summary: 'The lease: the VM, its address, the lease id and when it ends; or the plan of a --dry-run', result: s.poolAcquireResult }),
+  'pool release': command<PoolReleaseResult>()({ summary: 'The VM reset (or rebuilt) and ready again, or the plan of a --dry-run', result: s.poolReleaseResult }),
+  'pool fill': command<PoolFillResult>()({ summary: 'The VMs built, failed and repaired, and the counts after; or the plan of a --dry-run', result: s.poolFillResult }),
+  'pool reap': command<PoolReapResult>()({ summary: 'The expired leases reclaimed and what was repaired; or the plan of a --dry-run', result: s.poolReapResult }),
+  'pool destroy': command<PoolDestroyResult>()({ summary: 'The VMs deleted; or the plan of a --dry-run', result: s.poolDestroyResult }),
   // audit needs no host, so BaseCommand adds no mode: each record carries the mode it ran under.
   audit: command<AuditResult>()({ summary: 'The audit trail, oldest first', result: s.auditResult, mode: false }),
   'host trust': command<HostTrustResult>()({ summary: 'The host’s certificate thumbprints and SSH host key, and whether they are pinned', result: s.hostTrustResult }),

@@ -407,3 +407,98 @@ export const errorSchema = described(
   }),
   'Every failure, on stdout with --json; the exit code is not 0',
 );
+
+// --- Warm pools (ceso pool …) ---------------------------------------------------------------
+
+const poolDryRun = z.extend(dryRunSchema, { via: viaSchema });
+const poolStateSchema = described(z.enum(['building', 'ready', 'leased', 'resetting', 'failed']), 'The VM’s state in the pool (ceso.poolState)');
+const poolCountsSchema = described(
+  z.strictObject({ building: count(), ready: count(), leased: count(), resetting: count(), failed: count() }),
+  'How many of the pool’s VMs are in each state',
+);
+const failedVmSchema = z.strictObject({ name: z.string(), error: z.strictObject({ code: z.string(), message: z.string() }) });
+
+export const poolStatusResult = z.strictObject({
+  pool: z.string(),
+  template: z.string(),
+  size: described(count(), 'Ready VMs pool fill keeps on top of the leased ones'),
+  max: described(count(), 'VMs of the pool in all, at most'),
+  counts: poolCountsSchema,
+  vms: z.array(
+    z.strictObject({
+      name: z.string(),
+      id: z.string(),
+      state: poolStateSchema,
+      powerState: z.nullable(powerStateSchema),
+      ip: z.nullable(z.string()),
+      holder: described(z.nullable(z.string()), 'Who holds the lease (ceso.leaseHolder); the lease id is never shown'),
+      leasedAt: z.nullable(z.string()),
+      leaseExpiresAt: z.nullable(z.string()),
+      expired: described(z.boolean(), 'A lease past its end that pool reap has not reclaimed yet'),
+      resets: described(count(), 'Resets to the golden snapshot since the VM was built'),
+      stale: described(z.boolean(), 'Building or resetting, or failed, with no ceso process at work on it: pool fill and pool reap repair it'),
+      worker: described(
+        z.nullable(z.strictObject({ pid: int(), hostname: z.string(), command: z.string(), since: z.string() })),
+        'The ceso process at work on the VM now (its lock holder), if any',
+      ),
+    }),
+  ),
+  via: viaSchema,
+});
+
+export const poolAcquireResult = z.union([
+  poolDryRun,
+  z.strictObject({
+    pool: z.string(),
+    vm: z.string(),
+    id: z.string(),
+    ip: described(z.nullable(z.string()), 'The address the guest reports'),
+    leaseId: described(z.string(), 'The lease’s id: give it to pool release --lease; a release under an old lease id changes nothing'),
+    holder: z.string(),
+    leasedAt: z.string(),
+    expiresAt: described(z.string(), 'When the lease ends: pool reap takes the VM back after that'),
+    via: viaSchema,
+  }),
+]);
+
+const resetOutcomeShape = {
+  pool: z.string(),
+  vm: z.string(),
+  id: z.string(),
+  method: described(z.enum(['revert', 'rebuild']), 'revert: back to ceso-golden; rebuild: deleted and built anew (maxResets reached, or the revert failed)'),
+  reason: described(z.nullable(z.string()), 'Why it was rebuilt'),
+  state: z.literal('ready'),
+  ip: z.nullable(z.string()),
+  resets: count(),
+};
+
+export const poolReleaseResult = z.union([poolDryRun, z.strictObject({ ...resetOutcomeShape, durationMs: durationSchema, via: viaSchema })]);
+
+const repairSchema = z.strictObject({ name: z.string(), was: poolStateSchema, action: z.enum(['reset', 'rebuilt', 'deleted']) });
+
+export const poolFillResult = z.union([
+  poolDryRun,
+  z.strictObject({
+    pool: z.string(),
+    built: z.array(z.strictObject({ name: z.string(), id: z.string(), ip: z.nullable(z.string()) })),
+    failed: described(z.array(failedVmSchema), 'Builds that failed (each was deleted again)'),
+    repaired: described(z.array(repairSchema), 'What an interrupted run had left, and what was done about it'),
+    counts: poolCountsSchema,
+    durationMs: durationSchema,
+    via: viaSchema,
+  }),
+]);
+
+export const poolReapResult = z.union([
+  poolDryRun,
+  z.strictObject({
+    pool: z.string(),
+    reclaimed: described(z.array(z.strictObject(resetOutcomeShape)), 'Leases past their end, taken back and reset'),
+    repaired: z.array(repairSchema),
+    failed: z.array(failedVmSchema),
+    counts: poolCountsSchema,
+    via: viaSchema,
+  }),
+]);
+
+export const poolDestroyResult = z.union([poolDryRun, z.strictObject({ pool: z.string(), deleted: z.array(z.string()), failed: z.array(failedVmSchema), via: viaSchema })]);

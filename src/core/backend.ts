@@ -53,6 +53,17 @@ export interface PowerOutcome {
   message: string;
 }
 
+/** A VM with all of its ceso.* markers (the pool's record lives in them). */
+export interface MarkedVm extends VmSummary {
+  markers: Record<string, string>;
+}
+
+/** ceso.* markers to set on one VM; null removes a marker. */
+export interface MarkerChange {
+  vm: { name: string; id: string };
+  set: Record<string, string | null>;
+}
+
 /** What `--wait` waits for: an address on the VM's NIC, or cloud-init's ready marker too. */
 export type GuestWaitUntil = 'ip' | 'ready';
 
@@ -105,6 +116,13 @@ export interface GuestWaitOutcome {
 export interface HostBackend {
   readonly via: Via;
   listVms(): Promise<VmSummary[]>;
+  /** Every VM with its ceso.* markers, in one read (the warm pool's view of the host). */
+  listMarkedVms(): Promise<MarkedVm[]>;
+  /**
+   * Sets or removes ceso.* markers on a VM, whatever its power state (ReconfigVM_Task). Over SSH
+   * only a powered-off VM's .vmx can be edited, so SSH answers NOT_SUPPORTED.
+   */
+  planSetMarkers(change: MarkerChange): Promise<Mutation<{ name: string; id: string }>>;
   getVm(selector: VmSelector): Promise<VmDetails>;
   planCreate(request: CreateRequest, options: { diskFromDefaults: boolean }): Promise<Mutation<VmDetails>>;
   planClone(request: CloneRequest): Promise<Mutation<VmDetails>>;

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { exit: EXIT.NOT_FOUND, summary: 'An object does not exist on the host' },
   VM_NOT_FOUND: { exit: EXIT.NOT_FOUND, summary: 'No VM has that name or id' },
   TEMPLATE_NOT_FOUND: { exit: EXIT.NOT_FOUND, summary: 'The template VM does not exist' },
+  POOL_NOT_FOUND: { exit: EXIT.NOT_FOUND, summary: 'No pool of that name is in the configuration' },
   DATASTORE_NOT_FOUND: { exit: EXIT.NOT_FOUND, summary: 'The datastore does not exist' },
   NETWORK_NOT_FOUND: { exit: EXIT.NOT_FOUND, summary: 'The network (port group) does not exist' },
   SNAPSHOT_NOT_FOUND: { exit: EXIT.NOT_FOUND, summary: 'The VM has no snapshot of that name, path or id' },
@@ -46,6 +47,8 @@ export const ERROR_CODES = {
   TOOLS_NOT_RUNNING: { exit: EXIT.CONFLICT, summary: 'VMware Tools is not running in the guest' },
   HAS_DEPENDENTS: { exit: EXIT.CONFLICT, summary: 'Linked clones depend on the template or snapshot' },
   BACKUP_DAMAGED: { exit: EXIT.CONFLICT, summary: 'The backup is incomplete or damaged (manifest, configuration or disks)' },
+  POOL_EMPTY: { exit: EXIT.CONFLICT, summary: 'The warm pool has no ready VM to hand out' },
+  LEASE_NOT_HELD: { exit: EXIT.CONFLICT, summary: 'The pool lease is not current (released, or expired and reclaimed)' },
 
   HOST_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The host did not answer' },
   SOURCE_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The web server of a package URL did not answer or failed' },

@@ -19,7 +19,7 @@ import type {
   RestoreRequest,
   RestoreTarget,
 } from './backup.js';
-import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from './backend.js';
+import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, MarkedVm, MarkerChange, Mutation, PowerOutcome } from './backend.js';
 import { CesoError, isCesoError } from './errors.js';
 import { logger } from './log.js';
 import type { CloneRequest, CreateRequest, DeleteRequest, PowerRequest } from './requests.js';
@@ -102,6 +102,14 @@ export class FallbackBackend implements HostBackend {
 
   listVms(): Promise<VmSummary[]> {
     return this.attempt('vm list', (backend) => backend.listVms());
+  }
+
+  listMarkedVms(): Promise<MarkedVm[]> {
+    return this.attempt('pool read', (backend) => backend.listMarkedVms());
+  }
+
+  planSetMarkers(change: MarkerChange): Promise<Mutation<{ name: string; id: string }>> {
+    return this.attempt('pool marker change', (backend) => backend.planSetMarkers(change));
   }
 
   getVm(selector: VmSelector): Promise<VmDetails> {

@@ -460,3 +460,11 @@ function warn(message: string): void {
     // Nothing more to do.
   }
 }
+
+/** The live holder of a VM's lock, or null when nobody (alive) holds it: a read only, never a takeover. */
+export function lockHolderOf(options: { host: string; vm: string; home?: string }): LockHolder | null {
+  const seen = observe(lockFilePath(options.host, options.vm, options.home));
+  if (seen.state === 'missing' || seen.record === undefined || isStale(seen)) return null;
+  const { pid, command, since, hostname } = seen.record;
+  return { pid, command, since, hostname };
+}

@@ -40,6 +40,22 @@ export class Policy {
     }
   }
 
+  /**
+   * Warm pools: an agent may acquire from, release to and read the pools in security.pools (or
+   * security.poolAdmin), and fill, reap and destroy only those in security.poolAdmin.
+   */
+  checkPool(pool: string, action: 'acquire' | 'release' | 'status' | 'fill' | 'reap' | 'destroy'): void {
+    if (!this.restricted) return;
+    const admin = this.security.poolAdmin ?? [];
+    if (action === 'fill' || action === 'reap' || action === 'destroy') {
+      if (!admin.includes(pool)) deny('poolAdmin', pool, `restricted mode does not let an agent ${action} pool ${pool}`, `Ask an operator, or list the pool under security.poolAdmin`);
+      return;
+    }
+    if (!admin.includes(pool) && !(this.security.pools ?? []).includes(pool)) {
+      deny('pools', pool, `restricted mode does not let an agent use pool ${pool}`, `Use one of the pools in security.pools (${(this.security.pools ?? []).join(', ') || 'none'}), or ask an operator`);
+    }
+  }
+
   /** The size limits, on the sizes a reconfigure asks for (the new CPUs, memory, each disk grown or added). */
   checkReconfigure(request: ReconfigureRequest): void {
     if (!this.restricted) return;

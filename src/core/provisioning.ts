@@ -180,7 +180,7 @@ export function createSettings(request: CreateRequest, template: Pick<SettingsSo
     diskKB: (request.linked ? linkedDiskKB : diskSizeKB)(request.diskGB, template.disks[0]?.capacityKB ?? 0, { fromDefaults: diskFromDefaults, role: 'template' }),
     guest: request.guest,
     userData: { build: true },
-    markers: markersFor({ template: template.name, expiresAt: request.expiresAt }),
+    markers: { ...markersFor({ template: template.name, expiresAt: request.expiresAt }), ...request.markers },
     powerOn: request.powerOn,
     linked: request.linked,
     addDisksKB: request.addDisksKB,

@@ -37,6 +37,8 @@ export interface CreateRequest extends ResourceRequest, LinkedRequest {
   guest: GuestRequest;
   powerOn: boolean;
   expiresAt?: string;
+  /** More ceso.* markers for the new VM (a warm pool's ceso.pool and ceso.poolState); never from flags. */
+  markers?: Record<string, string>;
 }
 
 export interface CloneRequest extends ResourceRequest, LinkedRequest {

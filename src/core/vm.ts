@@ -27,6 +27,8 @@ export const MARKERS = {
   /** While leased: the lease's id (the fence every change of the lease checks). */
   leaseId: 'ceso.leaseId',
   leaseHolder: 'ceso.leaseHolder',
+  /** While leased: when the lease began (ISO 8601). */
+  leasedAt: 'ceso.leasedAt',
   /** While leased: when the lease ends (ISO 8601). */
   leaseExpiresAt: 'ceso.leaseExpiresAt',
   /** How many times the VM was reset to its golden snapshot. */

@@ -1,4 +1,4 @@
-import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
+import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, MarkedVm, MarkerChange, Mutation, PowerOutcome } from '../core/backend.js';
 import { CesoError } from '../core/errors.js';
 import type {
   BackupEntry,
@@ -18,7 +18,7 @@ import type { TemplateInfo } from '../core/templates.js';
 import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
 import type { ApiEndpoint } from '../config/resolve.js';
 import { VimClient } from './vim/client.js';
-import { getVm, getVmByRef, listVms } from './ops/inventory.js';
+import { getVm, getVmByRef, listMarkedVms, listVms } from './ops/inventory.js';
 import type { ProvisionState } from './ops/provision.js';
 import { deleteMutation, powerMutation } from '../core/mutations.js';
 import type {
@@ -65,6 +65,15 @@ export class ApiBackend implements HostBackend {
 
   getVm(selector: VmSelector): Promise<VmDetails> {
     return getVm(this.client, selector);
+  }
+
+  listMarkedVms(): Promise<MarkedVm[]> {
+    return listMarkedVms(this.client);
+  }
+
+  async planSetMarkers(change: MarkerChange): Promise<Mutation<{ name: string; id: string }>> {
+    const { planSetMarkers } = await import('./ops/markers.js');
+    return planSetMarkers(this.client, change);
   }
 
   async planCreate(request: CreateRequest, options: { diskFromDefaults: boolean }): Promise<Mutation<VmDetails>> {

@@ -1,5 +1,5 @@
 /** The SSH path: every operation over one lazily opened SSH connection, with vim-cmd and vmkfstools. */
-import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, Mutation, PowerOutcome } from '../core/backend.js';
+import type { DeleteOutcome, GuestWaitOptions, GuestWaitOutcome, HostBackend, MarkedVm, MarkerChange, Mutation, PowerOutcome } from '../core/backend.js';
 import { CesoError } from '../core/errors.js';
 import type {
   BackupEntry,
@@ -20,7 +20,7 @@ import type { VmDetails, VmSelector, VmSummary } from '../core/vm.js';
 import type { SshEndpoint } from '../config/resolve.js';
 import { SshConnection, type RemoteShell } from './connection.js';
 import type { SshContext } from './context.js';
-import { getVm, listVms } from './ops/inventory.js';
+import { getVm, listMarkedVms, listVms } from './ops/inventory.js';
 import { planDelete, planPower } from './ops/lifecycle.js';
 import { planClone, planCreate, type SshProvisionState } from './ops/provision.js';
 import { deleteMutation, powerMutation } from '../core/mutations.js';
@@ -58,6 +58,17 @@ export class SshBackend implements HostBackend {
 
   getVm(selector: VmSelector): Promise<VmDetails> {
     return getVm(this.context, selector);
+  }
+
+  listMarkedVms(): Promise<MarkedVm[]> {
+    return listMarkedVms(this.context);
+  }
+
+  /** A running VM's .vmx belongs to its VMX process: vim-cmd has no call that changes its extraConfig. */
+  async planSetMarkers(change: MarkerChange): Promise<Mutation<{ name: string; id: string }>> {
+    throw new CesoError('NOT_SUPPORTED', `changing ceso's markers on "${change.vm.name}" needs the vSphere API: over SSH only a powered-off VM's .vmx can be edited, and vim-cmd cannot change a running VM's extraConfig`, {
+      hint: 'Run it with --via api (or auto) once the API answers; over SSH pool status and the VM commands still work',
+    });
   }
 
   async planCreate(request: CreateRequest, options: { diskFromDefaults: boolean }): Promise<Mutation<VmDetails>> {

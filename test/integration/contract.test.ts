@@ -19,6 +19,9 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ
 const SCHEMA_DIR = join(ROOT, 'schema');
 /** The snapshot commands that change a VM: each must dry-run, and run on both paths. */
 const SNAPSHOT_CHANGES = ['vm snapshot create', 'vm snapshot revert', 'vm snapshot delete'];
+/** The pool commands that change VMs: each must dry-run. */
+const POOL_CHANGES = ['pool fill', 'pool acquire', 'pool release', 'pool reap', 'pool destroy'];
+const POOLS = 'pools:\n  c-pool: {size: 1, max: 2, lease: 1h, linked: false}\n';
 
 type Json = Record<string, unknown>;
 type Expected = 'success' | 'dryRun' | ErrorCode;
@@ -87,7 +90,7 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     for (const { id } of index.commands) validators.set(id, ajv.compile(readJson<Json>(join(SCHEMA_DIR, `${id}.json`))));
     errorValidator = ajv.compile(readJson<Json>(join(SCHEMA_DIR, index.error)));
 
-    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 2 });
+    bed = await openSimulatorWorkspace({ mode: 'esx', vms: 2 }, POOLS);
     ({ sim, ws, env } = bed);
   }, 120_000);
 
@@ -259,6 +262,28 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     await check('vm reap', ['--bogus'], 'INVALID_INPUT');
   });
 
+  it('pool status, fill, acquire, release, reap, destroy (API): dry runs, successes, errors', async () => {
+    expect(await check('pool status', ['c-pool'], 'success')).toMatchObject({ pool: 'c-pool', vms: [], via: 'api' });
+    await check('pool status', ['no-such-pool'], 'POOL_NOT_FOUND');
+    await check('pool fill', ['c-pool', '--dry-run'], 'dryRun');
+    expect(await check('pool fill', ['c-pool'], 'success')).toMatchObject({ built: [{ name: 'c-pool-001' }], counts: { ready: 1 } });
+    await check('pool fill', ['no-such-pool'], 'POOL_NOT_FOUND');
+    await check('pool acquire', ['c-pool', '--dry-run'], 'dryRun');
+    const lease = await check('pool acquire', ['c-pool', '--holder', 'contract'], 'success');
+    expect(lease).toMatchObject({ pool: 'c-pool', vm: 'c-pool-001', holder: 'contract' });
+    await check('pool acquire', ['c-pool'], 'POOL_EMPTY');
+    await check('pool acquire', ['c-pool', '--lease', 'forever'], 'INVALID_INPUT');
+    await check('pool release', ['c-pool', '--lease', String(lease.leaseId), '--dry-run'], 'dryRun');
+    expect(await check('pool release', ['c-pool', '--lease', String(lease.leaseId)], 'success')).toMatchObject({ vm: 'c-pool-001', method: 'revert', state: 'ready' });
+    await check('pool release', ['c-pool', '--lease', String(lease.leaseId)], 'LEASE_NOT_HELD');
+    await check('pool reap', ['c-pool', '--dry-run'], 'dryRun');
+    expect(await check('pool reap', ['c-pool'], 'success')).toMatchObject({ reclaimed: [], repaired: [] });
+    await check('pool reap', ['no-such-pool'], 'POOL_NOT_FOUND');
+    await check('pool destroy', ['c-pool', '--dry-run'], 'dryRun');
+    await check('pool destroy', ['c-pool'], 'CONFIRMATION_REQUIRED');
+    expect(await check('pool destroy', ['c-pool', '--yes'], 'success')).toMatchObject({ deleted: ['c-pool-001'] });
+  });
+
   it('audit: the records of the changes above; invalid --since', async () => {
     // Validated whatever it holds; once every mutation is audited, the records of the tests above.
     await check('audit', [], 'success');
@@ -328,7 +353,7 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       sshd = await startSshServer({ sim });
       const section = (entries: Record<string, unknown>): string => Object.entries(entries).map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`).join('\n');
       ws.writeConfig(
-        `${simulatorConfig(sim)}ssh:\n${section({ host: '127.0.0.1', port: sshd.port, user: sshd.user, keyPath: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath, volumesRoot: sshd.volumesRoot })}\n`,
+        `${simulatorConfig(sim, POOLS)}ssh:\n${section({ host: '127.0.0.1', port: sshd.port, user: sshd.user, keyPath: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath, volumesRoot: sshd.volumesRoot })}\n`,
       );
     }, 120_000);
 
@@ -342,6 +367,11 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       for (const vm of vms) await ssh('vm info', [String(vm.name), '--id', String(vm.id)], 'success');
       await ssh('vm info', ['no-such-vm'], 'VM_NOT_FOUND');
       expect((await ssh('template list', [], 'success')).every((template) => template.via === 'ssh')).toBe(true);
+    });
+
+    it('pool status works; pool changes are NOT_SUPPORTED (they write markers on running VMs)', async () => {
+      expect(await ssh('pool status', ['c-pool'], 'success')).toMatchObject({ pool: 'c-pool', via: 'ssh' });
+      await ssh('pool acquire', ['c-pool'], 'NOT_SUPPORTED');
     });
 
     it('vm snapshot create, list, revert, delete: dry runs, successes and errors', async () => {
@@ -402,8 +432,8 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     for (const { command } of index.commands) {
       const kinds = seen.get(command) ?? new Set();
       for (const kind of ['success', 'error'] as const) if (!kinds.has(kind)) missing.push(`${command}: ${kind}`);
-      if (['vm create', 'vm clone', 'vm delete', 'vm power', 'vm reap', 'vm reconfigure', 'template import', 'vm backup', 'vm restore', ...SNAPSHOT_CHANGES].includes(command) && !kinds.has('dryRun')) missing.push(`${command}: dryRun`);
-      if (['vm list', 'vm info', 'vm create', 'vm clone', 'vm delete', 'vm power', 'vm reconfigure', 'template list', 'vm snapshot list', 'vm backup', 'backup list', 'vm restore', ...SNAPSHOT_CHANGES].includes(command)) {
+      if (['vm create', 'vm clone', 'vm delete', 'vm power', 'vm reap', 'vm reconfigure', 'template import', 'vm backup', 'vm restore', ...SNAPSHOT_CHANGES, ...POOL_CHANGES].includes(command) && !kinds.has('dryRun')) missing.push(`${command}: dryRun`);
+      if (['vm list', 'vm info', 'vm create', 'vm clone', 'vm delete', 'vm power', 'vm reconfigure', 'template list', 'vm snapshot list', 'vm backup', 'backup list', 'vm restore', 'pool status', ...SNAPSHOT_CHANGES].includes(command)) {
         for (const via of ['api', 'ssh']) if (!viaSeen.get(command)?.has(via)) missing.push(`${command}: via ${via}`);
       }
     }

@@ -22,6 +22,8 @@ function fakeBackend(via: Via, behaviour: { error?: CesoError } = {}): HostBacke
     closed: false,
     listVms: () => answer('listVms', [{ name: 'web1', id: vm.id } as VmSummary]),
     getVm: () => answer('getVm', vm),
+    listMarkedVms: () => answer('listMarkedVms', []),
+    planSetMarkers: () => mutation('set markers') as never,
     planCreate: () => mutation('create'),
     planClone: () => mutation('clone'),
     planDelete: async () => ({ ...(await mutation('delete')), target: vm }) as never,

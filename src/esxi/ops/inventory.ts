@@ -1,3 +1,4 @@
+import type { MarkedVm } from '../../core/backend.js';
 import { CesoError } from '../../core/errors.js';
 import { byNameThenId } from '../../core/order.js';
 import { selectOne } from '../../core/select.js';
@@ -49,6 +50,17 @@ export async function listVms(client: VimClient): Promise<VmSummary[]> {
     [{ type: 'VirtualMachine', paths: SUMMARY_PATHS }],
   );
   return objects.map(summaryOf).sort(byNameThenId);
+}
+
+/** Every VM with its summary fields and all of its ceso.* markers, in one round trip. */
+export async function listMarkedVms(client: VimClient): Promise<MarkedVm[]> {
+  const { rootFolder } = await client.connect();
+  const objects = await retrieveProperties(
+    client,
+    [{ obj: rootFolder, selectSet: inventoryTraversal() }],
+    [{ type: 'VirtualMachine', paths: SUMMARY_PATHS }],
+  );
+  return objects.map((object) => ({ ...summaryOf(object), markers: markersOf(extraConfigOf(object.props['config.extraConfig'])).markers })).sort(byNameThenId);
 }
 
 /** Finds a VM's reference by exact name (or id) with one cheap round trip over names only. */

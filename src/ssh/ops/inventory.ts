@@ -3,6 +3,7 @@
  * managed / expiresAt / markers / guestinfo sizes from the .vmx (what the API reads as
  * extraConfig), sorted by name then id like the API.
  */
+import type { MarkedVm } from '../../core/backend.js';
 import { CesoError } from '../../core/errors.js';
 import { byNameThenId } from '../../core/order.js';
 import { selectOne } from '../../core/select.js';
@@ -34,6 +35,11 @@ export async function readRows(context: SshContext): Promise<GetAllVms> {
 
 /** Every VM with its summary fields: ONE remote command (getallvms and a loop over the vmids). */
 export async function listVms(context: SshContext): Promise<VmSummary[]> {
+  return (await listMarkedVms(context)).map(({ markers: _markers, ...summary }) => summary);
+}
+
+/** As listVms, each VM with its ceso.* markers (read from the same .vmx). */
+export async function listMarkedVms(context: SshContext): Promise<MarkedVm[]> {
   const nonce = newNonce();
   const result = await context.shell.exec(listScript(nonce, context.volumesRoot), { timeoutMs: 600_000 });
   const sections = splitSections(nonce, result.stdout);
@@ -44,7 +50,7 @@ export async function listVms(context: SshContext): Promise<VmSummary[]> {
   }
   checkSection(all, GETALLVMS, 'list the VMs (vim-cmd vmsvc/getallvms)');
   const { rows } = parseGetAllVms(all.output);
-  const vms: VmSummary[] = [];
+  const vms: MarkedVm[] = [];
   for (const row of rows) {
     const section = sections.get(`vm.${row.id}`);
     if (section === undefined) continue;
@@ -54,7 +60,7 @@ export async function listVms(context: SshContext): Promise<VmSummary[]> {
     });
     if (checked.fault !== null) continue; // unregistered while the list ran
     const vmx = VmxFile.parse(sections.get(`vmx.${row.id}`)?.output ?? '');
-    vms.push(summaryOf(row, parseSummary(section.output), vmx));
+    vms.push({ ...summaryOf(row, parseSummary(section.output), vmx), markers: markersOf(extraConfigOf(vmx)).markers });
   }
   return vms.sort(byNameThenId);
 }
