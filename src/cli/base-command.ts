@@ -168,9 +168,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * ceso process on the same VM waits up to --lock-timeout, then fails with LOCKED. Several names
    * are taken in sorted order, so two processes never wait on each other.
    */
-  protected async withVmLock<R>(vm: string | string[], run: () => Promise<R>): Promise<R> {
+  protected async withVmLock<R>(vm: string | string[], run: () => Promise<R>, options: { minimumWaitSeconds?: number } = {}): Promise<R> {
     const names = [...new Set(Array.isArray(vm) ? vm : [vm])].sort();
-    const timeoutSeconds = (this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0;
+    const timeoutSeconds = Math.max((this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0, options.minimumWaitSeconds ?? 0);
     const locks = [];
     try {
       const { acquireVmLock } = await import('../core/lock.js');

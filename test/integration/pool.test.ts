@@ -81,6 +81,16 @@ for (const mode of ['esx', 'vpx'] as const) {
       expect(await sim.listFiles()).toEqual(before);
     });
 
+    it('concurrent first linked creates of one template take ONE base snapshot, which every child uses', async () => {
+      const names = ['race-1', 'race-2', 'race-3'];
+      const made = await Promise.all(names.map((name) => ceso('vm', 'create', name, '--linked', '--no-power-on', '--json')));
+      const parents = made.map((result) => ok(result).json<{ disks: Array<{ parent: string | null }> }>().disks[0]?.parent);
+      expect(new Set(parents).size).toBe(1);
+      const tree = ok(await ceso('vm', 'snapshot', 'list', TEMPLATE, '--json')).json<{ snapshots: Snapshot[] }>();
+      expect(tree.snapshots.map((snapshot) => snapshot.name)).toEqual(['ceso-linked-base']);
+      for (const name of names) ok(await ceso('vm', 'delete', name, '--yes', '--json'));
+    });
+
     it('fill --dry-run plans size builds and changes nothing', async () => {
       const before = await sim.listFiles();
       const plan = ok(await ceso('pool', 'fill', 'bench', '--dry-run', '--json')).json<{ dryRun: true; plan: { steps: Array<{ id: string }> } }>();
@@ -99,6 +109,9 @@ for (const mode of ['esx', 'vpx'] as const) {
         const tree = ok(await ceso('vm', 'snapshot', 'list', name, '--json')).json<{ snapshots: Snapshot[] }>();
         expect(tree.snapshots).toMatchObject([{ name: 'ceso-golden', memory: true, powerState: 'poweredOn' }]);
       }
+      // the parallel builds shared the template's one base snapshot
+      const base = ok(await ceso('vm', 'snapshot', 'list', TEMPLATE, '--json')).json<{ snapshots: Snapshot[] }>();
+      expect(base.snapshots.map((snapshot) => snapshot.name)).toEqual(['ceso-linked-base']);
       // a second fill has nothing to do
       expect(ok(await ceso('pool', 'fill', 'bench', '--json')).json<{ built: unknown[] }>().built).toEqual([]);
       const list = ok(await ceso('vm', 'list', '--json')).json<Array<{ name: string; pool: string | null; poolState: string | null }>>();

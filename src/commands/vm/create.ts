@@ -45,7 +45,10 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
     const { request, diskFromDefaults } = createRequestFrom(this.args.name, this.flags, target.defaults);
     const wait = waitRequestFrom(this.flags, { powersOn: request.powerOn, why: '--no-power-on leaves it off', ipCidr: request.guest.ipCidr });
     return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
-      const result = await this.runMutation(await planCreateVm(services, request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
+      const create = async () => this.runMutation(await planCreateVm(services, request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
+      // The first linked clone of a template takes its base snapshot: linked creates of one
+      // template are planned and made one at a time (seconds each; the waits run in parallel).
+      const result = request.linked ? await this.withVmLock(request.template, create, { minimumWaitSeconds: 600 }) : await create();
       if ('dryRun' in result) return result;
       const via = services.backend.via;
       if (wait !== undefined) announceWait(result.name, wait, this.jsonEnabled());
