@@ -3,7 +3,7 @@
 // concurrency), release reverts and makes the VM ready again, a stale lease is fenced, expired
 // leases are reclaimed, killed runs are repaired, failures leave nothing behind.
 // Needs the built CLI (npm run build).
-import { spawn } from 'node:child_process';
+import type { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
