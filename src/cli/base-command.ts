@@ -214,7 +214,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   private async audit(started: Date, result: unknown): Promise<void> {
     const { appendAudit, currentUser } = await import('../core/audit.js');
-    const outcome = (result ?? {}) as { id?: unknown; via?: unknown; name?: unknown };
+    const outcome = (result ?? {}) as { id?: unknown; via?: unknown; name?: unknown; vm?: unknown };
     const args = (this.args ?? {}) as Record<string, unknown>;
     const target = this.cachedTarget;
     appendAudit({
@@ -229,8 +229,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       outcome: this.failure === undefined ? 'success' : 'error',
       errorCode: this.failure?.code ?? null,
       vmId: typeof outcome.id === 'string' ? outcome.id : null,
-      // the VM argument, else a --name flag (template import, vm restore), else the VM the result names
-      vm: [args.name, (this.flags as Record<string, unknown>).name, outcome.name].find((value): value is string => typeof value === 'string') ?? null,
+      // the VM argument, else a --name flag (template import, vm restore), else the VM the result names (a pool lease's vm)
+      vm: [args.name, args.vm, (this.flags as Record<string, unknown>).name, outcome.name, outcome.vm].find((value): value is string => typeof value === 'string') ?? null,
       durationMs: Date.now() - started.getTime(),
     });
   }
