@@ -4,6 +4,7 @@ import BackupList from './backup/list.js';
 import ConfigInit from './config/init.js';
 import ConfigValidate from './config/validate.js';
 import HostTrust from './host/trust.js';
+import Metrics from './metrics.js';
 import Schema from './schema.js';
 import TemplateImport from './template/import.js';
 import TemplateList from './template/list.js';
@@ -29,6 +30,7 @@ export const COMMANDS = {
   'config:init': ConfigInit,
   'config:validate': ConfigValidate,
   'host:trust': HostTrust,
+  metrics: Metrics,
   schema: Schema,
   'template:import': TemplateImport,
   'template:list': TemplateList,

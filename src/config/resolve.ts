@@ -167,8 +167,8 @@ function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
 }
 
-/** Restricted mode can be switched on from the file or the environment, and off by neither. */
-function resolveSecurity(fromFile: SecurityConfig | undefined, env: NodeJS.ProcessEnv): SecurityConfig {
+/** Restricted mode can be switched on from the file or the environment, and off by neither (core/fleet.ts reads it for a fan-out too). */
+export function resolveSecurity(fromFile: SecurityConfig | undefined, env: NodeJS.ProcessEnv): SecurityConfig {
   const security = securitySchema.parse(fromFile ?? {});
   const requested = env.CESO_MODE;
   if (requested === undefined || requested === '') return security;

@@ -79,6 +79,11 @@ export const backupSchema = z.strictObject({
   keep: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 3),
 });
 
+/** Commands over several hosts (--host a,b, --all-hosts; core/fleet.ts): how many hosts are read at once. */
+export const fleetSchema = z.strictObject({
+  parallel: z._default(z.number().check(z.int(), z.gte(1), z.lte(64)), 8),
+});
+
 export const hostEntrySchema = z.strictObject({
   esxi: esxiSchema,
   ssh: z.optional(sshSchema),
@@ -93,6 +98,7 @@ export const configFileSchema = z.strictObject({
   defaults: z.optional(defaultsSchema),
   security: z.optional(securitySchema),
   backup: z.optional(backupSchema),
+  fleet: z.optional(fleetSchema),
 });
 
 export type EsxiConfig = z.infer<typeof esxiSchema>;
@@ -100,4 +106,5 @@ export type SshConfig = z.infer<typeof sshSchema>;
 export type DefaultsConfig = z.infer<typeof defaultsSchema>;
 export type SecurityConfig = z.infer<typeof securitySchema>;
 export type BackupConfig = z.infer<typeof backupSchema>;
+export type FleetConfig = z.infer<typeof fleetSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;
