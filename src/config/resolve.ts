@@ -90,7 +90,9 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
     if (entry === undefined) {
       const known = hostNames.length > 0 ? `known hosts: ${hostNames.join(', ')}` : 'the file defines no hosts';
       throw new CesoError('HOST_NOT_CONFIGURED', `host "${selected}" is not defined in ${loaded.path} (${known})`, {
-        hint: `Add it under hosts: in ${loaded.path}, or pick one of the names listed`,
+        hint: selected.includes(',')
+          ? 'This command takes one host: give one name (the commands with --all-hosts take several, comma-separated)'
+          : `Add it under hosts: in ${loaded.path}, or pick one of the names listed`,
       });
     }
     name = selected;

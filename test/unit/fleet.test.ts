@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import { resolveTarget } from '../../src/config/resolve.js';
 import { CesoError } from '../../src/core/errors.js';
 import { fleetExitCode, fleetResult, resolveFleet, runOnHosts, selectHosts, type Fleet } from '../../src/core/fleet.js';
 import { errorOf } from '../support/errors.js';
@@ -58,6 +59,11 @@ describe('resolveFleet', () => {
     expect(fleet.members[0]).toMatchObject({ name: 'lab2', error: { code: 'CONFIG_INVALID' } });
     expect(fleet.members[1]).toMatchObject({ name: 'lab1', target: { name: 'lab1' } });
     expect(errorOf(() => resolveFleet(loaded(), { kind: 'named', names: ['lab1', 'nope'] }, {}, {}))).toMatchObject({ code: 'HOST_NOT_CONFIGURED', message: expect.stringContaining('"nope"') });
+  });
+
+  it('fleet.parallel is 1 to 64; a comma list on a one-host command says so', () => {
+    expect(errorOf(() => loaded('esxi: {host: 10.0.0.1}\nfleet: {parallel: 0}\n'))).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('fleet.parallel') });
+    expect(errorOf(() => resolveTarget(loaded(), { host: 'lab1,lab2' }, {}))).toMatchObject({ code: 'HOST_NOT_CONFIGURED', hint: expect.stringContaining('takes one host') });
   });
 
   it('without hosts: the default parallelism; CESO_MODE=restricted applies to the fan-out', () => {
