@@ -2,20 +2,21 @@
 // VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
 //
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
-//   BENCH_ONLY=list,create,ssh,import,wait   a subset of the sections
+//   BENCH_ONLY=list,create,ssh,import,wait,day2,fleet,metrics   a subset of the sections
 //   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
 //   BENCH_DAY2_MIB=2048     the disk data of the VM the day-2 section backs up
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildOva } from '../test/support/ova.js';
 import { CLI, openSimulatorWorkspace, sshConfig, type CesoWorkspace } from '../test/support/cli.js';
 import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
+import { openFleetWorkspace } from '../test/support/fleet.js';
 import { startSshServer } from '../test/support/sshd.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh,import,wait,day2').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh,import,wait,day2,fleet,metrics').split(','));
 const DAY2_MIB = Number(process.env.BENCH_DAY2_MIB ?? 2048);
 const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
 
@@ -363,6 +364,60 @@ async function day2Section(): Promise<void> {
   }
 }
 
+async function fleetSection(): Promise<void> {
+  const hosts = 10;
+  console.log(`\n## vm list --all-hosts over ${hosts} simulated hosts (fleet.parallel 8, warm sessions) against one host, ${ROUNDS} rounds, medians`);
+  const bed = await openFleetWorkspace(hosts, { vms: 20 });
+  try {
+    const command = (label: string, ...args: string[]): Command => ({ label, file: process.execPath, args: [CLI, ...args], env: bed.env });
+    const all = command(`ceso vm list --all-hosts (${hosts} hosts)`, 'vm', 'list', '--all-hosts', '--json');
+    const one = command('ceso vm list --host lab1', 'vm', 'list', '--host', 'lab1', '--json');
+    const warm = timeOnce(all); // logs in to every host and caches the sessions
+    const answered = (JSON.parse(warm.stdout) as { hosts: Array<{ ok: boolean }> }).hosts.filter((entry) => entry.ok).length;
+    const medians = measure([one, all]);
+    const allMs = medians.get(all.label) as number;
+    const oneMs = medians.get(one.label) as number;
+    console.log(`ceso vm list --host lab1                ${fmt(oneMs)}`);
+    console.log(`ceso vm list --all-hosts (${answered}/${hosts} answered)  ${fmt(allMs)} = ${ratio(allMs, oneMs)} one host (target <= 2.00x: ${verdict(allMs / oneMs <= 2)})`);
+  } finally {
+    await bed.close();
+  }
+}
+
+async function metricsSection(): Promise<void> {
+  const vms = 1000;
+  const records = 5000;
+  console.log(`\n## ceso metrics at ${vms} VMs (audit trail of ${records} records) against a warm vm list, ${ROUNDS} rounds, medians`);
+  await withSimulator(vms, async (sim, ws) => {
+    const lines = Array.from({ length: records }, (_, index) =>
+      JSON.stringify({
+        time: new Date(Date.now() - index * 60_000).toISOString(),
+        user: 'bench',
+        host: `default (${sim.hostPort})`,
+        command: ['vm create', 'vm delete', 'vm power', 'vm reap'][index % 4],
+        arguments: {},
+        mode: 'standard',
+        via: 'api',
+        dryRun: index % 10 === 0,
+        outcome: index % 7 === 0 ? 'error' : 'success',
+        errorCode: index % 7 === 0 ? 'TIMEOUT' : null,
+        vmId: null,
+        vm: `bench-${index}`,
+        durationMs: (index % 600) * 1000,
+      }),
+    );
+    appendFileSync(join(ws.home, 'audit.log'), `${lines.join('\n')}\n`, { mode: 0o600 });
+    const list = ceso(ws, sim, `ceso vm list @${vms}`, 'vm', 'list', '--json');
+    const metrics = ceso(ws, sim, `ceso metrics @${vms}`, 'metrics');
+    timeOnce(list); // logs in and caches the session
+    const medians = measure([list, metrics]);
+    const listMs = medians.get(list.label) as number;
+    const metricsMs = medians.get(metrics.label) as number;
+    console.log(`ceso vm list --json  @${vms} VMs   ${fmt(listMs)}`);
+    console.log(`ceso metrics         @${vms} VMs   ${fmt(metricsMs)} = ${ratio(metricsMs, listMs)} a warm vm list`);
+  });
+}
+
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
 if (ONLY.has('create')) await createSection();
@@ -370,3 +425,5 @@ if (ONLY.has('ssh')) await sshSection();
 if (ONLY.has('import')) await importSection();
 if (ONLY.has('wait')) await waitSection();
 if (ONLY.has('day2')) await day2Section();
+if (ONLY.has('fleet')) await fleetSection();
+if (ONLY.has('metrics')) await metricsSection();

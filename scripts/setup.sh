@@ -4,6 +4,7 @@
 # OpenSSH (a real server on loopback for the SSH path), netplan and qemu-img, the Python modules
 # cloud-init imports, Debian's cloud-init unpacked (not installed) into test/.cache/cloud-init/
 # (the tests run its own VMware datasource, user-data and schema code on what ceso writes),
+# Prometheus's promtool (the tests check ceso metrics' exposition with it),
 # and the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,7 @@ command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missi
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)  # a real terminal for the prompt tests
 [ -x /usr/sbin/netplan ] || missing+=(netplan.io)       # `netplan generate` on what cloud-init renders
 command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # promtool check metrics on ceso metrics' output
 # What cloud-init 22.4 imports (its package's Depends that are Python modules).
 has_py_module yaml || missing+=(python3-yaml)
 has_py_module jinja2 || missing+=(python3-jinja2)

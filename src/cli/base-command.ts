@@ -10,6 +10,8 @@ import { CesoError, isCesoError } from '../core/errors.js';
 import { configureLogger, logger, LOG_LEVELS, type LogLevel } from '../core/log.js';
 import { loadConfig } from '../config/load.js';
 import { resolveTarget, type HostTarget } from '../config/resolve.js';
+import { resolveFleet, runOnHosts, selectHosts, singleFleet, type HostOutcome } from '../core/fleet.js';
+import type { Via } from '../core/vm.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -27,7 +29,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     host: Flags.string({
-      description: 'Named host from the configuration (default: defaultHost, else the top-level esxi section)',
+      description: 'Named host from the configuration (default: defaultHost, else the top-level esxi section); vm list, vm reap and metrics take several, comma-separated',
       helpGroup: 'GLOBAL',
     }),
     via: Flags.option({
@@ -55,6 +57,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   private cachedTarget: HostTarget | undefined;
   private failure: CesoError | undefined;
   private lastVia: HostBackend['via'] | undefined;
+  /** A fan-out (onEachHost): its mode, and each host as it ended, audited as one record per host. */
+  private fleetMode: HostTarget['security']['mode'] | undefined;
+  private fleetHosts: FleetHost[] | undefined;
 
   override async init(): Promise<void> {
     await super.init();
@@ -85,8 +90,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /** The lock namespace of the host in use (per host: two hosts' VMs of one name never share a lock). */
-  protected lockHost(): string {
-    const { api } = this.target();
+  protected lockHost(target: HostTarget = this.target()): string {
+    const { api } = target;
     return `${api.host}:${api.port}`;
   }
 
@@ -99,6 +104,44 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       this.lastVia = backend.via;
       await backend.close();
     }
+  }
+
+  /**
+   * A fan-out (core/fleet.ts): with --host a,b,… or --all-hosts, runs `operation` on every host,
+   * fleet.parallel at a time, each with its own backend (session, client, timeouts) and policy, and
+   * returns each host's outcome in the order asked; a host's failure is its own entry. Undefined
+   * when one host was asked for (the command then works as before), unless `single` is set: then
+   * that one host, as a fan-out of one.
+   */
+  protected async onEachHost<R>(operation: (services: Services, target: HostTarget) => Promise<R>, options: { single?: boolean } = {}): Promise<Array<HostOutcome<R>> | undefined> {
+    const flags = this.flags as { host?: string; 'all-hosts'?: boolean };
+    const selection = selectHosts({ host: flags.host, allHosts: flags['all-hosts'] });
+    if (selection === undefined && options.single !== true) return undefined;
+    const requirePassword = (this.ctor as typeof BaseCommand).needsPassword;
+    const fleet = selection === undefined ? singleFleet(this.target()) : resolveFleet(loadConfig(this.flags.config), selection, { requirePassword });
+    this.fleetMode = fleet.mode;
+    const ran = new Map<string, { via: Via; durationMs: number }>();
+    const outcomes = await runOnHosts(
+      fleet,
+      async (target) => {
+        const started = Date.now();
+        const backend = await openBackend(target, this.flags.via);
+        try {
+          return await operation({ backend, policy: new Policy(target.security) }, target);
+        } finally {
+          ran.set(target.name, { via: backend.via, durationMs: Date.now() - started });
+          await backend.close();
+        }
+      },
+      toCesoError,
+    );
+    if (selection !== undefined) {
+      this.fleetHosts = fleet.members.map((member, index) => {
+        const outcome = outcomes[index] as HostOutcome<R>;
+        return { host: member.name, target: 'target' in member ? member.target : undefined, via: ran.get(member.name)?.via ?? null, durationMs: ran.get(member.name)?.durationMs ?? 0, error: outcome.ok ? undefined : outcome.error };
+      });
+    }
+    return outcomes;
   }
 
   /** The backend together with the policy of the host's security mode. */
@@ -168,14 +211,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * ceso process on the same VM waits up to --lock-timeout, then fails with LOCKED. Several names
    * are taken in sorted order, so two processes never wait on each other.
    */
-  protected async withVmLock<R>(vm: string | string[], run: () => Promise<R>, options: { minimumWaitSeconds?: number } = {}): Promise<R> {
+  protected async withVmLock<R>(vm: string | string[], run: () => Promise<R>, options: { minimumWaitSeconds?: number; target?: HostTarget } = {}): Promise<R> {
     const names = [...new Set(Array.isArray(vm) ? vm : [vm])].sort();
     const timeoutSeconds = Math.max((this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0, options.minimumWaitSeconds ?? 0);
+    const host = this.lockHost(options.target);
     const locks = [];
     try {
       const { acquireVmLock } = await import('../core/lock.js');
       for (const name of names) {
-        locks.push(await acquireVmLock({ host: this.lockHost(), vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
+        locks.push(await acquireVmLock({ host, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
       }
       return await run();
     } finally {
@@ -208,37 +252,39 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       result = await super._run<R>();
       return result;
     } finally {
-      if ((this.ctor as typeof BaseCommand).audited && this.flags !== undefined) await this.audit(started, result);
+      if ((this.ctor as typeof BaseCommand).audited && this.flags !== undefined) for (const host of this.fleetHosts ?? [undefined]) await this.audit(started, result, host);
     }
   }
 
-  private async audit(started: Date, result: unknown): Promise<void> {
+  /** One record per invocation; a fan-out's, one per host (`host`: its path, time and outcome). */
+  private async audit(started: Date, result: unknown, host?: FleetHost): Promise<void> {
     const { appendAudit, currentUser } = await import('../core/audit.js');
     const outcome = (result ?? {}) as { id?: unknown; via?: unknown; name?: unknown; vm?: unknown };
     const args = (this.args ?? {}) as Record<string, unknown>;
-    const target = this.cachedTarget;
+    const target = host === undefined ? this.cachedTarget : host.target;
+    const failure = host?.error ?? this.failure;
     appendAudit({
       time: started.toISOString(),
       user: currentUser(),
-      host: target === undefined ? '' : `${target.name} (${target.api.host}:${target.api.port})`,
+      host: target === undefined ? (host?.host ?? '') : `${target.name} (${target.api.host}:${target.api.port})`,
       command: this.id?.replace(/:/g, ' ') ?? '',
       arguments: { ...args, ...(this.flags as Record<string, unknown>) },
-      mode: target?.security.mode ?? 'standard',
-      via: outcome.via === 'api' || outcome.via === 'ssh' ? outcome.via : (this.lastVia ?? null),
+      mode: target?.security.mode ?? this.fleetMode ?? 'standard',
+      via: host !== undefined ? host.via : outcome.via === 'api' || outcome.via === 'ssh' ? outcome.via : (this.lastVia ?? null),
       dryRun: (this.flags as { 'dry-run'?: boolean })['dry-run'] === true,
-      outcome: this.failure === undefined ? 'success' : 'error',
-      errorCode: this.failure?.code ?? null,
+      outcome: failure === undefined ? 'success' : 'error',
+      errorCode: failure?.code ?? null,
       vmId: typeof outcome.id === 'string' ? outcome.id : null,
       // the VM argument, else a --name flag (template import, vm restore), else the VM the result names (a pool lease's vm)
       vm: [args.name, args.vm, (this.flags as Record<string, unknown>).name, outcome.name, outcome.vm].find((value): value is string => typeof value === 'string') ?? null,
-      durationMs: Date.now() - started.getTime(),
+      durationMs: host?.durationMs ?? Date.now() - started.getTime(),
     });
   }
 
   /** Every result says the security mode it ran under (each element, for list results). */
   protected override toSuccessJson(result: unknown): unknown {
-    if (this.cachedTarget === undefined) return result;
-    const mode = this.cachedTarget.security.mode;
+    const mode = this.cachedTarget?.security.mode ?? this.fleetMode;
+    if (mode === undefined) return result;
     const stamp = (value: unknown): unknown => (value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value, mode } : value);
     return Array.isArray(result) ? result.map(stamp) : stamp(result);
   }
@@ -246,6 +292,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override logJson(json: unknown): void {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   }
+}
+
+/** A host of a fan-out as it ended, for its audit record. */
+interface FleetHost {
+  host: string;
+  target: HostTarget | undefined;
+  via: Via | null;
+  durationMs: number;
+  error: CesoError | undefined;
 }
 
 /** Parse failures of oclif are usage errors; anything unknown is an unexpected error (exit 1). */

@@ -10,6 +10,8 @@ import type { PoolContext } from '../core/pool/service.js';
 import { poolSpec, type PoolSpec } from '../core/pool/spec.js';
 import { untilInterrupted } from '../core/readiness.js';
 import type { Via } from '../core/vm.js';
+import type { HostBackend } from '../core/backend.js';
+import type { HostTarget } from '../config/resolve.js';
 import { BaseCommand } from './base-command.js';
 import { renderPlanText } from './render.js';
 
@@ -28,8 +30,8 @@ export abstract class PoolCommand<T extends typeof Command> extends BaseCommand<
     return (this.args as { pool: string }).pool;
   }
 
-  protected spec(): PoolSpec {
-    this.cachedSpec ??= poolSpec(loadConfig(this.flags.config).file, this.poolName, this.target().defaults);
+  protected spec(target: HostTarget = this.target()): PoolSpec {
+    this.cachedSpec ??= poolSpec(loadConfig(this.flags.config).file, this.poolName, target.defaults);
     return this.cachedSpec;
   }
 
@@ -38,40 +40,40 @@ export abstract class PoolCommand<T extends typeof Command> extends BaseCommand<
   }
 
   /**
-   * Runs one pool operation. Changes need the vSphere API (ceso writes the pool's markers on
-   * running VMs); status, reading only, works over SSH too.
+   * Runs one pool operation on the host in use. Changes need the vSphere API (ceso writes the
+   * pool's markers on running VMs); status and destroy work over SSH too. Ctrl-C stops it.
    */
   protected withPool<R>(action: PoolAction, operation: (context: PoolContext) => Promise<R>): Promise<R & { via: Via }> {
-    const spec = this.spec();
-    new Policy(this.target().security).checkPool(spec.name, action);
-    const host = this.lockHost();
+    const target = this.target();
+    return this.withBackend((backend) => untilInterrupted((signal) => this.onHost(action, backend, target, operation, signal)));
+  }
+
+  /** The operation on one host's backend (the host in use, or one host of a fan-out). */
+  protected async onHost<R>(action: PoolAction, backend: HostBackend, target: HostTarget, operation: (context: PoolContext) => Promise<R>, signal?: AbortSignal): Promise<R & { via: Via }> {
+    const spec = this.spec(target);
+    new Policy(target.security).checkPool(spec.name, action);
+    if (action !== 'status' && action !== 'destroy' && backend.via === 'ssh') {
+      throw new CesoError('NOT_SUPPORTED', `pool ${action} needs the vSphere API: ceso keeps the pool's leases in the VMs' extraConfig, which vim-cmd cannot change on a running VM`, {
+        hint: 'Run it with --via api (or auto) once the API answers; over SSH pool status and pool destroy work',
+      });
+    }
+    const host = this.lockHost(target);
     const locks: LockProvider = {
       take: (name, timeoutMs) => acquireVmLock({ host, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')} ${spec.name}`, timeoutMs }),
       holder: (name) => lockHolderOf({ host, vm: name }),
     };
-    const lockTimeoutMs = ((this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0) * 1000;
     const report = process.stderr.isTTY === true && !this.jsonEnabled() ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
-    return this.withBackend((backend) =>
-      untilInterrupted(async (signal) => {
-        if (action !== 'status' && action !== 'destroy' && backend.via === 'ssh') {
-          throw new CesoError('NOT_SUPPORTED', `pool ${action} needs the vSphere API: ceso keeps the pool's leases in the VMs' extraConfig, which vim-cmd cannot change on a running VM`, {
-            hint: 'Run it with --via api (or auto) once the API answers; over SSH pool status and pool destroy work',
-          });
-        }
-        const context: PoolContext = {
-          backend,
-          spec,
-          ledger: new LocalLedger(backend, spec.name, locks),
-          locks,
-          defaults: this.target().defaults,
-          lockTimeoutMs,
-          signal,
-          ...(report === undefined ? {} : { report }),
-        };
-        const result = await operation(context);
-        return { ...result, via: backend.via };
-      }),
-    );
+    const context: PoolContext = {
+      backend,
+      spec,
+      ledger: new LocalLedger(backend, spec.name, locks),
+      locks,
+      defaults: target.defaults,
+      lockTimeoutMs: ((this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0) * 1000,
+      ...(signal === undefined ? {} : { signal }),
+      ...(report === undefined ? {} : { report }),
+    };
+    return { ...(await operation(context)), via: backend.via };
   }
 
   /** A dry run's plan, printed as every plan is. */

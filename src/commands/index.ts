@@ -4,6 +4,7 @@ import BackupList from './backup/list.js';
 import ConfigInit from './config/init.js';
 import ConfigValidate from './config/validate.js';
 import HostTrust from './host/trust.js';
+import Metrics from './metrics.js';
 import PoolAcquire from './pool/acquire.js';
 import PoolDestroy from './pool/destroy.js';
 import PoolFill from './pool/fill.js';
@@ -35,6 +36,7 @@ export const COMMANDS = {
   'config:init': ConfigInit,
   'config:validate': ConfigValidate,
   'host:trust': HostTrust,
+  metrics: Metrics,
   'pool:acquire': PoolAcquire,
   'pool:destroy': PoolDestroy,
   'pool:fill': PoolFill,

@@ -90,7 +90,9 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
     if (entry === undefined) {
       const known = hostNames.length > 0 ? `known hosts: ${hostNames.join(', ')}` : 'the file defines no hosts';
       throw new CesoError('HOST_NOT_CONFIGURED', `host "${selected}" is not defined in ${loaded.path} (${known})`, {
-        hint: `Add it under hosts: in ${loaded.path}, or pick one of the names listed`,
+        hint: selected.includes(',')
+          ? 'This command takes one host: give one name (the commands with --all-hosts take several, comma-separated)'
+          : `Add it under hosts: in ${loaded.path}, or pick one of the names listed`,
       });
     }
     name = selected;
@@ -167,8 +169,8 @@ function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
 }
 
-/** Restricted mode can be switched on from the file or the environment, and off by neither. */
-function resolveSecurity(fromFile: SecurityConfig | undefined, env: NodeJS.ProcessEnv): SecurityConfig {
+/** Restricted mode can be switched on from the file or the environment, and off by neither (core/fleet.ts reads it for a fan-out too). */
+export function resolveSecurity(fromFile: SecurityConfig | undefined, env: NodeJS.ProcessEnv): SecurityConfig {
   const security = securitySchema.parse(fromFile ?? {});
   const requested = env.CESO_MODE;
   if (requested === undefined || requested === '') return security;

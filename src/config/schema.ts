@@ -112,6 +112,11 @@ export const poolSchema = z.strictObject({
   sshKeys: z.optional(z.array(text())),
 });
 
+/** Commands over several hosts (--host a,b, --all-hosts; core/fleet.ts): how many hosts are read at once. */
+export const fleetSchema = z.strictObject({
+  parallel: z._default(z.number().check(z.int(), z.gte(1), z.lte(64)), 8),
+});
+
 export const hostEntrySchema = z.strictObject({
   esxi: esxiSchema,
   ssh: z.optional(sshSchema),
@@ -127,6 +132,7 @@ export const configFileSchema = z.strictObject({
   security: z.optional(securitySchema),
   backup: z.optional(backupSchema),
   pools: z.optional(z.record(z.string().check(z.regex(poolNamePattern, 'expected a pool name of 1 to 40 lowercase letters, digits or "-", starting with a letter or digit')), poolSchema)),
+  fleet: z.optional(fleetSchema),
 });
 
 export type EsxiConfig = z.infer<typeof esxiSchema>;
@@ -135,4 +141,5 @@ export type DefaultsConfig = z.infer<typeof defaultsSchema>;
 export type SecurityConfig = z.infer<typeof securitySchema>;
 export type BackupConfig = z.infer<typeof backupSchema>;
 export type PoolConfig = z.infer<typeof poolSchema>;
+export type FleetConfig = z.infer<typeof fleetSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;

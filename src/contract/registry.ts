@@ -34,6 +34,7 @@ import type { TemplateListResult } from '../commands/template/list.js';
 import type { TemplateInfo } from '../core/templates.js';
 import type { AuditResult } from '../commands/audit.js';
 import type { HostTrustResult } from '../commands/host/trust.js';
+import type { MetricsResult } from '../commands/metrics.js';
 import type { ConfigInitResult } from '../commands/config/init.js';
 import type { ConfigValidateResult } from '../commands/config/validate.js';
 import type { PoolAcquireResult } from '../commands/pool/acquire.js';
@@ -71,14 +72,14 @@ export function command<Declared>() {
 }
 
 export const CONTRACT = {
-  'vm list': command<VmListResult>()({ summary: 'Every VM on the host', result: s.vmListResult }),
+  'vm list': command<VmListResult>()({ summary: 'Every VM on the host (with --host a,b,… or --all-hosts: per host)', result: s.vmListResult }),
   'vm info': command<VmInfoResult>()({ summary: 'One VM in detail', result: s.vmInfoResult }),
   'vm create': command<VmCreateResult>()({ summary: 'The VM created, or the plan of a --dry-run', result: s.vmCreateResult }),
   'vm clone': command<VmCloneResult>()({ summary: 'The clone, or the plan of a --dry-run', result: s.vmCloneResult }),
   'vm delete': command<VmDeleteResult>()({ summary: 'What was removed, or the plan of a --dry-run', result: s.vmDeleteResult }),
   'vm power': command<VmPowerResult>()({ summary: 'The power change, or the plan of a --dry-run', result: s.vmPowerResult }),
   'vm ip': command<VmIpResult>()({ summary: 'The address and readiness the guest reports: now, or once --wait ip|ready is met', result: s.vmIpResult }),
-  'vm reap': command<VmReapResult>()({ summary: 'The expired managed VMs deleted (or, on a --dry-run, their plans)', result: s.vmReapResult }),
+  'vm reap': command<VmReapResult>()({ summary: 'The expired managed VMs deleted (or, on a --dry-run, their plans; with --host a,b,… or --all-hosts: per host)', result: s.vmReapResult }),
   'vm reconfigure': command<VmReconfigureResult>()({ summary: 'The VM after the change (as vm info, plus its hot-add flags and the fields that changed), or the plan of a --dry-run', result: s.vmReconfigureResult }),
   'vm snapshot create': command<VmSnapshotCreateResult>()({ summary: 'The snapshot taken, or the plan of a --dry-run', result: s.vmSnapshotCreateResult }),
   'vm snapshot list': command<VmSnapshotListResult>()({ summary: 'The VM’s snapshot tree and its current snapshot', result: s.vmSnapshotListResult }),
@@ -97,6 +98,7 @@ export const CONTRACT = {
   'pool destroy': command<PoolDestroyResult>()({ summary: 'The VMs deleted; or the plan of a --dry-run', result: s.poolDestroyResult }),
   // audit needs no host, so BaseCommand adds no mode: each record carries the mode it ran under.
   audit: command<AuditResult>()({ summary: 'The audit trail, oldest first', result: s.auditResult, mode: false }),
+  metrics: command<MetricsResult>()({ summary: 'The metrics printed (or written to --textfile) as families of samples, and each host’s answer', result: s.metricsResult }),
   'host trust': command<HostTrustResult>()({ summary: 'The host’s certificate thumbprints and SSH host key, and whether they are pinned', result: s.hostTrustResult }),
   // config init and validate read no host: no mode is added (validate reports the file's own mode).
   'config init': command<ConfigInitResult>()({ summary: 'The starter configuration file written', result: s.configInitResult, mode: false }),
@@ -119,10 +121,10 @@ export function publishedSchema(entry: ContractEntry): z.ZodMiniType {
   const stamp = (schema: z.ZodMiniType): z.ZodMiniType => {
     if (schema instanceof z.ZodMiniObject) return z.extend(schema, { mode: s.modeSchema });
     if (schema instanceof z.ZodMiniUnion) return z.union((schema._zod.def.options as z.ZodMiniType[]).map(stamp));
+    if (schema instanceof z.ZodMiniArray) return z.array(stamp(schema._zod.def.element as z.ZodMiniType));
     return schema;
   };
-  const result = entry.result;
-  return result instanceof z.ZodMiniArray ? z.array(stamp(result._zod.def.element as z.ZodMiniType)) : stamp(result);
+  return stamp(entry.result);
 }
 
 // The core types the results are built from, checked one by one for readable tsc errors.

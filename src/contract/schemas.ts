@@ -174,7 +174,7 @@ export const guestWaitOutcomeSchema = z.strictObject({
 
 // --- Command results (what each command's run() returns; `mode` is added on output) ---------
 
-export const vmListResult = z.array(z.extend(vmSummarySchema, { via: viaSchema }));
+export const vmListHostResult = z.array(z.extend(vmSummarySchema, { via: viaSchema }));
 export const vmInfoResult = z.extend(vmDetailsSchema, { via: viaSchema });
 export const vmCreateResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), waitedShape)]);
 export const vmCloneResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), waitedShape)]);
@@ -323,7 +323,7 @@ export const reapEntrySchema = z.strictObject({
   error: described(z.nullable(z.strictObject({ code: z.string(), message: z.string() })), 'Why this VM could not be deleted (the others still are)'),
 });
 
-export const vmReapResult = z.strictObject({
+export const vmReapHostResult = z.strictObject({
   dryRun: z.boolean(),
   checked: described(count(), 'How many VMs were looked at'),
   reaped: described(z.array(reapEntrySchema), 'Every managed VM whose expiry had passed'),
@@ -396,17 +396,58 @@ export const schemaResult = z.union([
 
 const codes = Object.entries(ERROR_CODES).map(([code, { exit, summary }]) => described(z.literal(code as ErrorCode), `${summary} (exit ${exit})`));
 
-export const errorSchema = described(
-  z.strictObject({
-    error: z.strictObject({
-      code: described(z.union(codes), 'Stable error code; the exit code follows from it'),
-      message: z.string(),
-      hint: described(z.exactOptional(z.string()), 'What to do about it'),
-      details: described(z.exactOptional(z.record(z.string(), z.unknown())), 'Machine-readable particulars (e.g. cleanedUp, leftovers)'),
-    }),
-  }),
-  'Every failure, on stdout with --json; the exit code is not 0',
-);
+const errorBodySchema = z.strictObject({
+  code: described(z.union(codes), 'Stable error code; the exit code follows from it'),
+  message: z.string(),
+  hint: described(z.exactOptional(z.string()), 'What to do about it'),
+  details: described(z.exactOptional(z.record(z.string(), z.unknown())), 'Machine-readable particulars (e.g. cleanedUp, leftovers)'),
+});
+
+export const errorSchema = described(z.strictObject({ error: errorBodySchema }), 'Every failure, on stdout with --json; the exit code is not 0');
+
+// --- Several hosts (--host a,b,…, --all-hosts; core/fleet.ts) --------------------------------
+
+const hostFailureSchema = z.strictObject({
+  host: described(z.string(), 'The host entry name ("default": the top-level esxi section)'),
+  ok: z.literal(false),
+  error: described(errorBodySchema, 'Why the host did not answer (as the error output of a single-host run)'),
+});
+
+/** `{hosts: [{host, ok: true, …answer}, {host, ok: false, error}]}`, one entry per host in the order asked. */
+function fleetResultSchema<S extends z.ZodMiniObject>(answer: S) {
+  const answered = z.extend(answer, { host: described(z.string(), 'The host entry name ("default": the top-level esxi section)'), ok: z.literal(true) });
+  return described(
+    z.strictObject({ hosts: z.array(z.union([answered, hostFailureSchema])) }),
+    'With --host a,b,… or --all-hosts: every host asked for, in that order, with its answer or its error; the exit code is 0 only when every host answered',
+  );
+}
+
+export const vmListResult = z.union([vmListHostResult, fleetResultSchema(z.strictObject({ vms: vmListHostResult }))]);
+export const vmReapResult = z.union([vmReapHostResult, fleetResultSchema(vmReapHostResult)]);
+
+// --- Metrics ---------------------------------------------------------------------------------
+
+export const metricSampleSchema = z.strictObject({
+  name: described(z.string(), 'The series: the family’s name, or for a histogram its _bucket, _sum or _count'),
+  labels: z.record(z.string(), z.string()),
+  value: z.number(),
+});
+
+export const metricFamilySchema = z.strictObject({
+  name: z.string().check(z.regex(/^ceso_[a-z_]+$/)),
+  type: z.enum(['gauge', 'counter', 'histogram']),
+  help: z.string(),
+  samples: z.array(metricSampleSchema),
+});
+
+export const metricsResult = z.strictObject({
+  hosts: described(
+    z.array(z.union([z.strictObject({ host: z.string(), ok: z.literal(true), via: viaSchema, vms: described(count(), 'VMs listed') }), hostFailureSchema])),
+    'Every host asked for (ceso_host_up): its path and VM count, or its error',
+  ),
+  metrics: described(z.array(metricFamilySchema), 'The metric families of the text output, in its order, with the same samples'),
+  textfile: described(z.nullable(z.string()), 'The file written (--textfile), else null (the text went to stdout, unless --json)'),
+});
 
 // --- Warm pools (ceso pool …) ---------------------------------------------------------------
 
@@ -418,7 +459,7 @@ const poolCountsSchema = described(
 );
 const failedVmSchema = z.strictObject({ name: z.string(), error: z.strictObject({ code: z.string(), message: z.string() }) });
 
-export const poolStatusResult = z.strictObject({
+const poolStatusHostResult = z.strictObject({
   pool: z.string(),
   template: z.string(),
   size: described(count(), 'Ready VMs pool fill keeps on top of the leased ones'),
@@ -445,6 +486,8 @@ export const poolStatusResult = z.strictObject({
   ),
   via: viaSchema,
 });
+
+export const poolStatusResult = z.union([poolStatusHostResult, fleetResultSchema(poolStatusHostResult)]);
 
 export const poolAcquireResult = z.union([
   poolDryRun,

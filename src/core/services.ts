@@ -114,8 +114,13 @@ export function listTemplates({ backend }: Services, options: { defaultTemplate?
 /** Managed VMs whose ceso.expiresAt has passed: the only ones `vm reap` may delete. */
 export async function expiredVms({ backend }: Services, now = new Date()): Promise<{ expired: VmSummary[]; checked: number }> {
   const vms = await backend.listVms();
-  const expired = vms.filter((vm) => vm.managed && vm.expiresAt !== null && Number.isFinite(Date.parse(vm.expiresAt)) && Date.parse(vm.expiresAt) <= now.getTime());
+  const expired = vms.filter((vm) => isExpired(vm, now));
   return { expired, checked: vms.length };
+}
+
+/** A managed VM whose ceso.expiresAt has passed (vm reap deletes it; ceso metrics counts it). */
+export function isExpired(vm: VmSummary, now: Date): boolean {
+  return vm.managed && vm.expiresAt !== null && Number.isFinite(Date.parse(vm.expiresAt)) && Date.parse(vm.expiresAt) <= now.getTime();
 }
 
 export interface ReapEntry {

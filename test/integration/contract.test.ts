@@ -284,6 +284,15 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
     expect(await check('pool destroy', ['c-pool', '--yes'], 'success')).toMatchObject({ deleted: ['c-pool-001'] });
   });
 
+  it('the fan-out shape (--all-hosts) of vm list and vm reap; metrics: text snapshot as samples, a bad --textfile', async () => {
+    const listed = await check('vm list', ['--all-hosts'], 'success');
+    expect(listed).toMatchObject({ mode: 'standard', hosts: [{ host: 'default', ok: true }] });
+    expect(await check('vm reap', ['--all-hosts'], 'success')).toMatchObject({ mode: 'standard', hosts: [{ host: 'default', ok: true, dryRun: false, reaped: [] }] });
+    expect(await check('metrics', [], 'success')).toMatchObject({ mode: 'standard', hosts: [{ host: 'default', ok: true, via: 'api' }], textfile: null });
+    await check('metrics', ['--textfile', join(ws.home, 'no-such-dir', 'ceso.prom')], 'INVALID_INPUT');
+    await check('metrics', ['--host', 'default,nope'], 'HOST_NOT_CONFIGURED');
+  });
+
   it('audit: the records of the changes above; invalid --since', async () => {
     // Validated whatever it holds; once every mutation is audited, the records of the tests above.
     await check('audit', [], 'success');
