@@ -201,19 +201,20 @@ for (const mode of ['esx', 'vpx'] as const) {
 
     it('a process killed mid-reset leaves a stale resetting VM that status explains and reap repairs', async () => {
       const lease = ok(await ceso('pool', 'acquire', 'bench', '--holder', 'doomed', '--json')).json<Lease>();
-      await sim.control('delay', { method: 'RevertToSnapshot_Task', ms: 4000 });
+      // long enough that a loaded machine's polls see the release at work
+      await sim.control('delay', { method: 'RevertToSnapshot_Task', ms: 12_000 });
       let child: ReturnType<typeof spawn> | undefined;
       const running = runCli(['pool', 'release', 'bench', '--lease', lease.leaseId, '--json'], { env, timeoutMs: 60_000, onSpawn: (spawned) => (child = spawned) });
       await until(async () => {
         const vm = await vmState(lease.vm);
         return vm?.state === 'resetting' && vm.worker !== null ? true : undefined;
-      }, 20_000, 'the release to start resetting');
+      }, 30_000, 'the release to start resetting');
       const diskOf = async (): Promise<string | undefined> => ok(await ceso('vm', 'info', lease.vm, '--json')).json<{ disks: Array<{ file: string }> }>().disks[0]?.file;
       const diskBefore = await diskOf();
       child!.kill('SIGKILL');
       await running;
       // the host finishes the revert the dead process asked for (a new delta disk on top of the golden snapshot)
-      await until(async () => ((await diskOf()) !== diskBefore ? true : undefined), 20_000, 'the revert to land on the host');
+      await until(async () => ((await diskOf()) !== diskBefore ? true : undefined), 60_000, 'the revert to land on the host');
       await sim.control('reset');
       const stale = await vmState(lease.vm);
       expect(stale).toMatchObject({ state: 'resetting', stale: true, worker: null, holder: null });
