@@ -1,7 +1,9 @@
 import { CesoError } from '../../core/errors.js';
+import { logger } from '../../core/log.js';
 import { byNameThenId } from '../../core/order.js';
 import { selectOne } from '../../core/select.js';
 import {
+  MARKERS,
   markersOf,
   nicTypeName,
   parseDatastorePath,
@@ -16,19 +18,24 @@ import {
 } from '../../core/vm.js';
 import type { MoRef} from '../soap/xml.js';
 import { asArray, asBoolean, asMoRef, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
-import type { VimClient } from '../vim/client.js';
+import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { inventoryTraversal, relation, retrieveProperties, type ObjectProperties } from '../vim/property-collector.js';
 
-const SUMMARY_PATHS = [
-  'name',
-  'config.uuid',
-  'runtime.powerState',
-  'config.hardware.numCPU',
-  'config.hardware.memoryMB',
-  'guest.ipAddress',
-  'config.guestId',
-  'config.extraConfig',
-];
+/** The summary fields other than ceso's markers. */
+const BASE_SUMMARY_PATHS = ['name', 'config.uuid', 'runtime.powerState', 'config.hardware.numCPU', 'config.hardware.memoryMB', 'guest.ipAddress', 'config.guestId'];
+const EXTRA_CONFIG = 'config.extraConfig';
+const SUMMARY_PATHS = [...BASE_SUMMARY_PATHS, EXTRA_CONFIG];
+
+/** The markers markersOf turns into VmSummary fields: all that vm list reads of extraConfig. */
+const LISTED_MARKERS = [MARKERS.managed, MARKERS.expiresAt, MARKERS.linked, MARKERS.pool, MARKERS.poolState];
+const KEYED_PREFIX = `${EXTRA_CONFIG}["`;
+/**
+ * One extraConfig entry by key, the vSphere API's key-based array path (a real ESXi/vCenter and
+ * vcsim since 0.38 answer the OptionValue; a missing key is left out). Reading the whole
+ * extraConfig would carry every VM's cloud-init guestinfo, several KB each.
+ */
+const keyedExtraConfigPath = (key: string): string => `${KEYED_PREFIX}${key}"]`;
+const LIST_PATHS = [...BASE_SUMMARY_PATHS, ...LISTED_MARKERS.map(keyedExtraConfigPath)];
 
 export const DETAIL_PATHS = [
   ...SUMMARY_PATHS,
@@ -40,15 +47,34 @@ export const DETAIL_PATHS = [
   'guest.net',
 ];
 
-/** Every VM with its summary fields, in ONE property-collector round trip (paged if the host pages). */
+/** Clients whose host refused keyed paths: they read the whole extraConfig from then on. */
+const refusesKeyedPaths = new WeakSet<VimClient>();
+
+/**
+ * Every VM with its summary fields, in ONE property-collector round trip (paged if the host
+ * pages): the markers by key where the host answers keyed paths, else the whole extraConfig
+ * (one more round trip, once per client).
+ */
 export async function listVms(client: VimClient): Promise<VmSummary[]> {
   const { rootFolder } = await client.connect();
-  const objects = await retrieveProperties(
-    client,
-    [{ obj: rootFolder, selectSet: inventoryTraversal() }],
-    [{ type: 'VirtualMachine', paths: SUMMARY_PATHS }],
-  );
-  return objects.map(summaryOf).sort(byNameThenId);
+  const read = (paths: string[]): Promise<ObjectProperties[]> =>
+    retrieveProperties(client, [{ obj: rootFolder, selectSet: inventoryTraversal() }], [{ type: 'VirtualMachine', paths }]);
+  if (!refusesKeyedPaths.has(client)) {
+    try {
+      const objects = await read(LIST_PATHS);
+      if (!objects.some(missesKeyedPath)) return objects.map(summaryOf).sort(byNameThenId);
+    } catch (error) {
+      if (faultTypeOf(error) !== 'InvalidProperty') throw error;
+    }
+    refusesKeyedPaths.add(client);
+    logger().debug('the host refuses keyed property paths; reading the whole extraConfig');
+  }
+  return (await read(SUMMARY_PATHS)).map(summaryOf).sort(byNameThenId);
+}
+
+/** vcsim before 0.38 answers a keyed path with a missingSet entry (InvalidProperty) per object. */
+function missesKeyedPath(object: ObjectProperties): boolean {
+  return object.missing?.some((entry) => entry.path.startsWith(KEYED_PREFIX)) ?? false;
 }
 
 /** Finds a VM's reference by exact name (or id) with one cheap round trip over names only. */
@@ -106,10 +132,26 @@ export function extraConfigOf(value: Decoded | undefined): Map<string, string> {
   return map;
 }
 
+/** The extraConfig entries read by key: each value is the OptionValue (a bare string is taken too). */
+function keyedExtraConfigOf(props: ObjectProperties['props']): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [name, value] of Object.entries(props)) {
+    if (!name.startsWith(KEYED_PREFIX) || value === undefined) continue;
+    if (typeof value === 'string') {
+      map.set(name.slice(KEYED_PREFIX.length, -2), value);
+      continue;
+    }
+    const entry = asObject(value);
+    map.set(asString(entry.key) ?? name.slice(KEYED_PREFIX.length, -2), asString(entry.value) ?? '');
+  }
+  return map;
+}
+
 function summaryOf(object: ObjectProperties): VmSummary {
   const { props } = object;
   const powerState = toPowerState(asString(props['runtime.powerState']));
-  const { managed, expiresAt, linked, pool, poolState } = markersOf(extraConfigOf(props['config.extraConfig']));
+  const extraConfig = EXTRA_CONFIG in props ? extraConfigOf(props[EXTRA_CONFIG]) : keyedExtraConfigOf(props);
+  const { managed, expiresAt, linked, pool, poolState } = markersOf(extraConfig);
   return {
     name: asString(props.name) ?? '',
     id: object.ref.value,
