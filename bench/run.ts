@@ -2,7 +2,7 @@
 // VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
 //
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
-//   BENCH_ONLY=list,create,ssh,import,wait   a subset of the sections
+//   BENCH_ONLY=list,listweight,create,ssh,import,wait   a subset of the sections
 //   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
 //   BENCH_DAY2_MIB=2048     the disk data of the VM the day-2 section backs up
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
 import { startSshServer } from '../test/support/sshd.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh,import,wait,day2').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2').split(','));
 const DAY2_MIB = Number(process.env.BENCH_DAY2_MIB ?? 2048);
 const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
 
@@ -119,6 +119,79 @@ async function listSection(): Promise<void> {
   console.log(`govmomi oracle list   @1000 VMs    ${fmt(thousand.oracle)}`);
   console.log(`cost of 998 more VMs: ceso ${fmt(cesoCost)}, govmomi ${fmt(oracleCost)} = ${ratio(cesoCost, oracleCost)} (target <= 1.00x: ${verdict(cesoCost <= oracleCost)})`);
   console.log(`HTTP requests per warm list: @2 ${two.requests}, @1000 ${thousand.requests} (target 1: ${verdict(two.requests === 1 && thousand.requests === 1)})`);
+}
+
+/** govmomi reading the summary fields vm list reads, over the same one RetrievePropertiesEx. */
+function listReference(sim: Simulator, label: string, extraConfig: 'keyed' | 'whole'): Command {
+  return {
+    label,
+    file: join(TESTBED_BIN, 'list-reference'),
+    args: ['--url', sim.url, '--user', sim.user, '--thumbprint', sim.thumbprintSha1, '--extra-config', extraConfig],
+    env: { LIST_REFERENCE_PASSWORD: sim.password },
+  };
+}
+
+/** The markers both readers report, per VM, to check that they read the same. */
+function markersById(stdout: string): string {
+  const vms = JSON.parse(stdout) as Array<Record<string, unknown>>;
+  return JSON.stringify(vms.map((vm) => [vm.id, vm.managed, vm.expiresAt, vm.linked, vm.pool, vm.poolState]).sort());
+}
+
+const GUESTINFO = { 'guestinfo.userdata': 3072, 'guestinfo.metadata': 1024 };
+
+async function listWeightSection(): Promise<void> {
+  console.log(`\n## vm list at real-host weight: every VM carries 4 KB of guestinfo (random base64), ${ROUNDS} rounds, medians`);
+  type Figures = { keyed: number; reference: number; fallback: number; referenceWhole: number; keyedBytes: number; wholeBytes: number };
+  const figures: Record<number, Figures> = {};
+  for (const vms of [2, 1000]) {
+    figures[vms] = await withSimulator(vms, async (sim, ws) => {
+      await sim.control('extra-config', {
+        set: { 'guestinfo.userdata.encoding': 'gzip+base64', 'guestinfo.metadata.encoding': 'gzip+base64', 'ceso.managed': 'true', 'ceso.expiresAt': '2030-01-01T00:00:00.000Z', 'ceso.pool': 'bench', 'ceso.poolState': 'ready' },
+        random: GUESTINFO,
+      });
+      const list = ceso(ws, sim, `ceso vm list @${vms}`, 'vm', 'list', '--json');
+      const reference = listReference(sim, `govmomi same paths @${vms}`, 'keyed');
+      const warm = timeOnce(list); // logs in and caches the session
+      const peer = timeOnce(reference);
+      if (warm.code !== 0 || peer.code !== 0) throw new Error(`listweight: ${warm.stderr.slice(0, 1000)} ${peer.stderr.slice(0, 1000)}`);
+      if (markersById(warm.stdout) !== markersById(peer.stdout)) throw new Error('listweight: ceso and govmomi read different markers');
+      await sim.control('property-requests');
+      timeOnce(list);
+      const keyedBytes = (await sim.propertyRequests()).at(-1)?.responseBytes ?? 0;
+      const keyed = measure([list, reference]);
+      // a host that refuses keyed paths: ceso's fallback against govmomi reading the whole extraConfig
+      await sim.control('keyed-paths', { mode: 'refuse' });
+      const fallback = { ...list, label: `ceso vm list, host refuses keyed paths @${vms}` };
+      const whole = listReference(sim, `govmomi whole extraConfig @${vms}`, 'whole');
+      if (markersById(timeOnce(fallback).stdout) !== markersById(warm.stdout)) throw new Error('listweight: the fallback read different markers');
+      await sim.control('property-requests');
+      timeOnce(whole);
+      const wholeBytes = (await sim.propertyRequests()).at(-1)?.responseBytes ?? 0;
+      const refused = measure([fallback, whole]);
+      await sim.control('keyed-paths', { mode: 'support' });
+      return {
+        keyed: keyed.get(list.label) as number,
+        reference: keyed.get(reference.label) as number,
+        fallback: refused.get(fallback.label) as number,
+        referenceWhole: refused.get(whole.label) as number,
+        keyedBytes,
+        wholeBytes,
+      };
+    });
+  }
+  const two = figures[2] as Figures;
+  const thousand = figures[1000] as Figures;
+  const row = (label: string, at2: number, at1000: number): void => console.log(`${label.padEnd(58)} @2 ${fmt(at2).padStart(10)}   @1000 ${fmt(at1000).padStart(10)}   998 more VMs ${fmt(at1000 - at2).padStart(10)}`);
+  row('ceso vm list --json (markers by key)', two.keyed, thousand.keyed);
+  row('govmomi, the same paths (list-reference)', two.reference, thousand.reference);
+  row('ceso vm list --json, host refuses keyed paths (fallback)', two.fallback, thousand.fallback);
+  row('govmomi, the whole extraConfig', two.referenceWhole, thousand.referenceWhole);
+  const cesoCost = thousand.keyed - two.keyed;
+  const referenceCost = thousand.reference - two.reference;
+  const cost = cesoCost / referenceCost;
+  console.log(`cost of 998 more VMs: ceso ${fmt(cesoCost)}, govmomi ${fmt(referenceCost)} = ${cost.toFixed(2)}x (target <= 1.00x: ${verdict(cost <= 1)}; then <= 0.50x: ${verdict(cost <= 0.5)})`);
+  console.log(`fallback: cost of 998 more VMs ${ratio(thousand.fallback - two.fallback, thousand.referenceWhole - two.referenceWhole)} govmomi's on the whole extraConfig`);
+  console.log(`answer of one list @1000 VMs: ${(thousand.keyedBytes / 1024).toFixed(0)} KiB by key, ${(thousand.wholeBytes / 1024).toFixed(0)} KiB with the whole extraConfig`);
 }
 
 function runAsync(command: Command): Promise<{ code: number | null; stdout: string }> {
@@ -365,6 +438,7 @@ async function day2Section(): Promise<void> {
 
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
+if (ONLY.has('listweight')) await listWeightSection();
 if (ONLY.has('create')) await createSection();
 if (ONLY.has('ssh')) await sshSection();
 if (ONLY.has('import')) await importSection();
