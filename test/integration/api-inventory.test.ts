@@ -63,7 +63,7 @@ describe('vm list and vm info over the API (standalone ESXi simulator)', () => {
     }
     expect(vms.some((vm) => vm.ip !== null)).toBe(true);
     expect(Object.keys(vms[0] ?? {}).sort()).toEqual(
-      ['cpu', 'expiresAt', 'guestId', 'id', 'ip', 'linked', 'managed', 'memoryMB', 'mode', 'name', 'powerState', 'status', 'uuid', 'via'].sort(),
+      ['cpu', 'expiresAt', 'guestId', 'id', 'ip', 'linked', 'managed', 'memoryMB', 'mode', 'name', 'pool', 'poolState', 'powerState', 'status', 'uuid', 'via'].sort(),
     );
   });
 
