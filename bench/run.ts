@@ -41,6 +41,11 @@ function median(values: number[]): number {
 
 /** Runs the commands round-robin so drift in machine load hits all of them alike. */
 function measure(commands: Command[], rounds = ROUNDS): Map<string, number> {
+  return new Map([...sample(commands, rounds)].map(([label, values]) => [label, median(values)]));
+}
+
+/** As measure, giving every round's time of each command (index = round). */
+function sample(commands: Command[], rounds = ROUNDS): Map<string, number[]> {
   const samples = new Map<string, number[]>(commands.map((command) => [command.label, []]));
   for (const command of commands) timeOnce(command); // warm the file cache
   for (let round = 0; round < rounds; round += 1) {
@@ -50,7 +55,7 @@ function measure(commands: Command[], rounds = ROUNDS): Map<string, number> {
       samples.get(command.label)?.push(result.ms);
     }
   }
-  return new Map([...samples].map(([label, values]) => [label, median(values)]));
+  return samples;
 }
 
 const floor: Command = { label: 'node -e 0', file: process.execPath, args: ['-e', '0'] };
@@ -141,57 +146,71 @@ const GUESTINFO = { 'guestinfo.userdata': 3072, 'guestinfo.metadata': 1024 };
 
 async function listWeightSection(): Promise<void> {
   console.log(`\n## vm list at real-host weight: every VM carries 4 KB of guestinfo (random base64), ${ROUNDS} rounds, medians`);
-  type Figures = { keyed: number; reference: number; fallback: number; referenceWhole: number; keyedBytes: number; wholeBytes: number };
-  const figures: Record<number, Figures> = {};
-  for (const vms of [2, 1000]) {
-    figures[vms] = await withSimulator(vms, async (sim, ws) => {
-      await sim.control('extra-config', {
-        set: { 'guestinfo.userdata.encoding': 'gzip+base64', 'guestinfo.metadata.encoding': 'gzip+base64', 'ceso.managed': 'true', 'ceso.expiresAt': '2030-01-01T00:00:00.000Z', 'ceso.pool': 'bench', 'ceso.poolState': 'ready' },
-        random: GUESTINFO,
-      });
-      const list = ceso(ws, sim, `ceso vm list @${vms}`, 'vm', 'list', '--json');
-      const reference = listReference(sim, `govmomi same paths @${vms}`, 'keyed');
-      const warm = timeOnce(list); // logs in and caches the session
-      const peer = timeOnce(reference);
-      if (warm.code !== 0 || peer.code !== 0) throw new Error(`listweight: ${warm.stderr.slice(0, 1000)} ${peer.stderr.slice(0, 1000)}`);
-      if (markersById(warm.stdout) !== markersById(peer.stdout)) throw new Error('listweight: ceso and govmomi read different markers');
-      await sim.control('property-requests');
-      timeOnce(list);
-      const keyedBytes = (await sim.propertyRequests()).at(-1)?.responseBytes ?? 0;
-      const keyed = measure([list, reference]);
+  // Both simulators run at once and the four commands of a pair alternate round by round, so the
+  // cost of 998 more VMs is taken within each round, under the same machine load.
+  await withSimulator(2, (small, smallWs) =>
+    withSimulator(1000, async (large, largeWs) => {
+      const beds = [
+        { vms: 2, sim: small, ws: smallWs },
+        { vms: 1000, sim: large, ws: largeWs },
+      ];
+      for (const { sim } of beds) {
+        await sim.control('extra-config', {
+          set: { 'guestinfo.userdata.encoding': 'gzip+base64', 'guestinfo.metadata.encoding': 'gzip+base64', 'ceso.managed': 'true', 'ceso.expiresAt': '2030-01-01T00:00:00.000Z', 'ceso.pool': 'bench', 'ceso.poolState': 'ready' },
+          random: GUESTINFO,
+        });
+      }
+      const lists = beds.map(({ vms, sim, ws }) => ceso(ws, sim, `ceso vm list @${vms}`, 'vm', 'list', '--json'));
+      const references = beds.map(({ vms, sim }) => listReference(sim, `govmomi same paths @${vms}`, 'keyed'));
+      const bytes: number[] = [];
+      const markers: string[] = [];
+      for (const [index, { sim }] of beds.entries()) {
+        const warm = timeOnce(lists[index] as Command); // logs in and caches the session
+        const peer = timeOnce(references[index] as Command);
+        if (warm.code !== 0 || peer.code !== 0) throw new Error(`listweight: ${warm.stderr.slice(0, 1000)} ${peer.stderr.slice(0, 1000)}`);
+        markers.push(markersById(warm.stdout));
+        if (markers[index] !== markersById(peer.stdout)) throw new Error('listweight: ceso and govmomi read different markers');
+        await sim.control('property-requests');
+        timeOnce(lists[index] as Command);
+        bytes.push((await sim.propertyRequests()).at(-1)?.responseBytes ?? 0);
+      }
+      const keyed = pairCost('ceso vm list --json (markers by key)', lists, 'govmomi, the same paths (list-reference)', references);
+      console.log(`cost of 998 more VMs: ceso ${fmt(keyed.cost)}, govmomi ${fmt(keyed.peerCost)} = ${keyed.ratio.toFixed(2)}x (median of the rounds' ratios; target <= 1.00x: ${verdict(keyed.ratio <= 1)}; then <= 0.50x: ${verdict(keyed.ratio <= 0.5)})`);
+
       // a host that refuses keyed paths: ceso's fallback against govmomi reading the whole extraConfig
-      await sim.control('keyed-paths', { mode: 'refuse' });
-      const fallback = { ...list, label: `ceso vm list, host refuses keyed paths @${vms}` };
-      const whole = listReference(sim, `govmomi whole extraConfig @${vms}`, 'whole');
-      if (markersById(timeOnce(fallback).stdout) !== markersById(warm.stdout)) throw new Error('listweight: the fallback read different markers');
-      await sim.control('property-requests');
-      timeOnce(whole);
-      const wholeBytes = (await sim.propertyRequests()).at(-1)?.responseBytes ?? 0;
-      const refused = measure([fallback, whole]);
-      await sim.control('keyed-paths', { mode: 'support' });
-      return {
-        keyed: keyed.get(list.label) as number,
-        reference: keyed.get(reference.label) as number,
-        fallback: refused.get(fallback.label) as number,
-        referenceWhole: refused.get(whole.label) as number,
-        keyedBytes,
-        wholeBytes,
-      };
-    });
-  }
-  const two = figures[2] as Figures;
-  const thousand = figures[1000] as Figures;
-  const row = (label: string, at2: number, at1000: number): void => console.log(`${label.padEnd(58)} @2 ${fmt(at2).padStart(10)}   @1000 ${fmt(at1000).padStart(10)}   998 more VMs ${fmt(at1000 - at2).padStart(10)}`);
-  row('ceso vm list --json (markers by key)', two.keyed, thousand.keyed);
-  row('govmomi, the same paths (list-reference)', two.reference, thousand.reference);
-  row('ceso vm list --json, host refuses keyed paths (fallback)', two.fallback, thousand.fallback);
-  row('govmomi, the whole extraConfig', two.referenceWhole, thousand.referenceWhole);
-  const cesoCost = thousand.keyed - two.keyed;
-  const referenceCost = thousand.reference - two.reference;
-  const cost = cesoCost / referenceCost;
-  console.log(`cost of 998 more VMs: ceso ${fmt(cesoCost)}, govmomi ${fmt(referenceCost)} = ${cost.toFixed(2)}x (target <= 1.00x: ${verdict(cost <= 1)}; then <= 0.50x: ${verdict(cost <= 0.5)})`);
-  console.log(`fallback: cost of 998 more VMs ${ratio(thousand.fallback - two.fallback, thousand.referenceWhole - two.referenceWhole)} govmomi's on the whole extraConfig`);
-  console.log(`answer of one list @1000 VMs: ${(thousand.keyedBytes / 1024).toFixed(0)} KiB by key, ${(thousand.wholeBytes / 1024).toFixed(0)} KiB with the whole extraConfig`);
+      for (const { sim } of beds) await sim.control('keyed-paths', { mode: 'refuse' });
+      const fallbacks = lists.map((list, index) => ({ ...list, label: `ceso vm list, host refuses keyed paths @${beds[index]?.vms}` }));
+      const wholes = beds.map(({ vms, sim }) => listReference(sim, `govmomi whole extraConfig @${vms}`, 'whole'));
+      const wholeBytes: number[] = [];
+      for (const [index, { sim }] of beds.entries()) {
+        if (markersById(timeOnce(fallbacks[index] as Command).stdout) !== markers[index]) throw new Error('listweight: the fallback read different markers');
+        await sim.control('property-requests');
+        timeOnce(wholes[index] as Command);
+        wholeBytes.push((await sim.propertyRequests()).at(-1)?.responseBytes ?? 0);
+      }
+      const refused = pairCost('ceso vm list --json, host refuses keyed paths (fallback)', fallbacks, 'govmomi, the whole extraConfig', wholes);
+      console.log(`fallback: cost of 998 more VMs ${refused.ratio.toFixed(2)}x govmomi's on the whole extraConfig`);
+      for (const { sim } of beds) await sim.control('keyed-paths', { mode: 'support' });
+      console.log(`answer of one list @1000 VMs: ${((bytes[1] ?? 0) / 1024).toFixed(0)} KiB by key, ${((wholeBytes[1] ?? 0) / 1024).toFixed(0)} KiB with the whole extraConfig`);
+    }),
+  );
+}
+
+/**
+ * Times [ceso @2, ceso @1000] against [peer @2, peer @1000], all four alternating, prints a row
+ * each and returns the medians' costs of 998 more VMs and the median of the per-round ratios.
+ */
+function pairCost(label: string, cesoCommands: Command[], peerLabel: string, peerCommands: Command[]): { cost: number; peerCost: number; ratio: number } {
+  const [cesoSmall, cesoLarge] = cesoCommands as [Command, Command];
+  const [peerSmall, peerLarge] = peerCommands as [Command, Command];
+  const samples = sample([cesoSmall, peerSmall, cesoLarge, peerLarge]);
+  const of = (command: Command): number[] => samples.get(command.label) ?? [];
+  const row = (text: string, small: number[], large: number[]): void =>
+    console.log(`${text.padEnd(58)} @2 ${fmt(median(small)).padStart(10)}   @1000 ${fmt(median(large)).padStart(10)}   998 more VMs ${fmt(median(large) - median(small)).padStart(10)}`);
+  row(label, of(cesoSmall), of(cesoLarge));
+  row(peerLabel, of(peerSmall), of(peerLarge));
+  const ratios = of(cesoLarge).map((large, round) => (large - (of(cesoSmall)[round] ?? 0)) / ((of(peerLarge)[round] ?? 0) - (of(peerSmall)[round] ?? 0)));
+  return { cost: median(of(cesoLarge)) - median(of(cesoSmall)), peerCost: median(of(peerLarge)) - median(of(peerSmall)), ratio: median(ratios) };
 }
 
 function runAsync(command: Command): Promise<{ code: number | null; stdout: string }> {
