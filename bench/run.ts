@@ -175,7 +175,8 @@ async function listWeightSection(): Promise<void> {
         bytes.push((await sim.propertyRequests()).at(-1)?.responseBytes ?? 0);
       }
       const keyed = pairCost('ceso vm list --json (markers by key)', lists, 'govmomi, the same paths (list-reference)', references);
-      console.log(`cost of 998 more VMs: ceso ${fmt(keyed.cost)}, govmomi ${fmt(keyed.peerCost)} = ${keyed.ratio.toFixed(2)}x (median of the rounds' ratios; target <= 1.00x: ${verdict(keyed.ratio <= 1)}; then <= 0.50x: ${verdict(keyed.ratio <= 0.5)})`);
+      const ofMedians = keyed.cost / keyed.peerCost;
+      console.log(`cost of 998 more VMs: ceso ${fmt(keyed.cost)}, govmomi ${fmt(keyed.peerCost)} = ${ofMedians.toFixed(2)}x; median of the rounds' own ratios ${keyed.ratio.toFixed(2)}x (target <= 1.00x: ${verdict(Math.max(ofMedians, keyed.ratio) <= 1)}; then <= 0.50x: ${verdict(Math.max(ofMedians, keyed.ratio) <= 0.5)})`);
 
       // a host that refuses keyed paths: ceso's fallback against govmomi reading the whole extraConfig
       for (const { sim } of beds) await sim.control('keyed-paths', { mode: 'refuse' });
@@ -189,7 +190,7 @@ async function listWeightSection(): Promise<void> {
         wholeBytes.push((await sim.propertyRequests()).at(-1)?.responseBytes ?? 0);
       }
       const refused = pairCost('ceso vm list --json, host refuses keyed paths (fallback)', fallbacks, 'govmomi, the whole extraConfig', wholes);
-      console.log(`fallback: cost of 998 more VMs ${refused.ratio.toFixed(2)}x govmomi's on the whole extraConfig`);
+      console.log(`fallback: cost of 998 more VMs ${(refused.cost / refused.peerCost).toFixed(2)}x govmomi's on the whole extraConfig (rounds' own ratios: ${refused.ratio.toFixed(2)}x)`);
       for (const { sim } of beds) await sim.control('keyed-paths', { mode: 'support' });
       console.log(`answer of one list @1000 VMs: ${((bytes[1] ?? 0) / 1024).toFixed(0)} KiB by key, ${((wholeBytes[1] ?? 0) / 1024).toFixed(0)} KiB with the whole extraConfig`);
     }),
