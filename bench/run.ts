@@ -2,7 +2,7 @@
 // VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
 //
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
-//   BENCH_ONLY=list,create,ssh,import,wait,day2,fleet,metrics   a subset of the sections
+//   BENCH_ONLY=list,listweight,create,ssh,import,wait,day2,fleet,metrics   a subset of the sections
 //   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
 //   BENCH_DAY2_MIB=2048     the disk data of the VM the day-2 section backs up
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { openFleetWorkspace } from '../test/support/fleet.js';
 import { startSshServer } from '../test/support/sshd.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,create,ssh,import,wait,day2,fleet,metrics').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2,fleet,metrics').split(','));
 const DAY2_MIB = Number(process.env.BENCH_DAY2_MIB ?? 2048);
 const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
 
@@ -42,6 +42,11 @@ function median(values: number[]): number {
 
 /** Runs the commands round-robin so drift in machine load hits all of them alike. */
 function measure(commands: Command[], rounds = ROUNDS): Map<string, number> {
+  return new Map([...sample(commands, rounds)].map(([label, values]) => [label, median(values)]));
+}
+
+/** As measure, giving every round's time of each command (index = round). */
+function sample(commands: Command[], rounds = ROUNDS): Map<string, number[]> {
   const samples = new Map<string, number[]>(commands.map((command) => [command.label, []]));
   for (const command of commands) timeOnce(command); // warm the file cache
   for (let round = 0; round < rounds; round += 1) {
@@ -51,7 +56,7 @@ function measure(commands: Command[], rounds = ROUNDS): Map<string, number> {
       samples.get(command.label)?.push(result.ms);
     }
   }
-  return new Map([...samples].map(([label, values]) => [label, median(values)]));
+  return samples;
 }
 
 const floor: Command = { label: 'node -e 0', file: process.execPath, args: ['-e', '0'] };
@@ -120,6 +125,94 @@ async function listSection(): Promise<void> {
   console.log(`govmomi oracle list   @1000 VMs    ${fmt(thousand.oracle)}`);
   console.log(`cost of 998 more VMs: ceso ${fmt(cesoCost)}, govmomi ${fmt(oracleCost)} = ${ratio(cesoCost, oracleCost)} (target <= 1.00x: ${verdict(cesoCost <= oracleCost)})`);
   console.log(`HTTP requests per warm list: @2 ${two.requests}, @1000 ${thousand.requests} (target 1: ${verdict(two.requests === 1 && thousand.requests === 1)})`);
+}
+
+/** govmomi reading the summary fields vm list reads, over the same one RetrievePropertiesEx. */
+function listReference(sim: Simulator, label: string, extraConfig: 'keyed' | 'whole'): Command {
+  return {
+    label,
+    file: join(TESTBED_BIN, 'list-reference'),
+    args: ['--url', sim.url, '--user', sim.user, '--thumbprint', sim.thumbprintSha1, '--extra-config', extraConfig],
+    env: { LIST_REFERENCE_PASSWORD: sim.password },
+  };
+}
+
+/** The markers both readers report, per VM, to check that they read the same. */
+function markersById(stdout: string): string {
+  const vms = JSON.parse(stdout) as Array<Record<string, unknown>>;
+  return JSON.stringify(vms.map((vm) => [vm.id, vm.managed, vm.expiresAt, vm.linked, vm.pool, vm.poolState]).sort());
+}
+
+const GUESTINFO = { 'guestinfo.userdata': 3072, 'guestinfo.metadata': 1024 };
+
+async function listWeightSection(): Promise<void> {
+  console.log(`\n## vm list at real-host weight: every VM carries 4 KB of guestinfo (random base64), ${ROUNDS} rounds, medians`);
+  // Both simulators run at once and the four commands of a pair alternate round by round, so the
+  // cost of 998 more VMs is taken within each round, under the same machine load.
+  await withSimulator(2, (small, smallWs) =>
+    withSimulator(1000, async (large, largeWs) => {
+      const beds = [
+        { vms: 2, sim: small, ws: smallWs },
+        { vms: 1000, sim: large, ws: largeWs },
+      ];
+      for (const { sim } of beds) {
+        await sim.control('extra-config', {
+          set: { 'guestinfo.userdata.encoding': 'gzip+base64', 'guestinfo.metadata.encoding': 'gzip+base64', 'ceso.managed': 'true', 'ceso.expiresAt': '2030-01-01T00:00:00.000Z', 'ceso.pool': 'bench', 'ceso.poolState': 'ready' },
+          random: GUESTINFO,
+        });
+      }
+      const lists = beds.map(({ vms, sim, ws }) => ceso(ws, sim, `ceso vm list @${vms}`, 'vm', 'list', '--json'));
+      const references = beds.map(({ vms, sim }) => listReference(sim, `govmomi same paths @${vms}`, 'keyed'));
+      const bytes: number[] = [];
+      const markers: string[] = [];
+      for (const [index, { sim }] of beds.entries()) {
+        const warm = timeOnce(lists[index] as Command); // logs in and caches the session
+        const peer = timeOnce(references[index] as Command);
+        if (warm.code !== 0 || peer.code !== 0) throw new Error(`listweight: ${warm.stderr.slice(0, 1000)} ${peer.stderr.slice(0, 1000)}`);
+        markers.push(markersById(warm.stdout));
+        if (markers[index] !== markersById(peer.stdout)) throw new Error('listweight: ceso and govmomi read different markers');
+        await sim.control('property-requests');
+        timeOnce(lists[index] as Command);
+        bytes.push((await sim.propertyRequests()).at(-1)?.responseBytes ?? 0);
+      }
+      const keyed = pairCost('ceso vm list --json (markers by key)', lists, 'govmomi, the same paths (list-reference)', references);
+      const ofMedians = keyed.cost / keyed.peerCost;
+      console.log(`cost of 998 more VMs: ceso ${fmt(keyed.cost)}, govmomi ${fmt(keyed.peerCost)} = ${ofMedians.toFixed(2)}x; median of the rounds' own ratios ${keyed.ratio.toFixed(2)}x (target <= 1.00x: ${verdict(Math.max(ofMedians, keyed.ratio) <= 1)}; then <= 0.50x: ${verdict(Math.max(ofMedians, keyed.ratio) <= 0.5)})`);
+
+      // a host that refuses keyed paths: ceso's fallback against govmomi reading the whole extraConfig
+      for (const { sim } of beds) await sim.control('keyed-paths', { mode: 'refuse' });
+      const fallbacks = lists.map((list, index) => ({ ...list, label: `ceso vm list, host refuses keyed paths @${beds[index]?.vms}` }));
+      const wholes = beds.map(({ vms, sim }) => listReference(sim, `govmomi whole extraConfig @${vms}`, 'whole'));
+      const wholeBytes: number[] = [];
+      for (const [index, { sim }] of beds.entries()) {
+        if (markersById(timeOnce(fallbacks[index] as Command).stdout) !== markers[index]) throw new Error('listweight: the fallback read different markers');
+        await sim.control('property-requests');
+        timeOnce(wholes[index] as Command);
+        wholeBytes.push((await sim.propertyRequests()).at(-1)?.responseBytes ?? 0);
+      }
+      const refused = pairCost('ceso vm list --json, host refuses keyed paths (fallback)', fallbacks, 'govmomi, the whole extraConfig', wholes);
+      console.log(`fallback: cost of 998 more VMs ${(refused.cost / refused.peerCost).toFixed(2)}x govmomi's on the whole extraConfig (rounds' own ratios: ${refused.ratio.toFixed(2)}x)`);
+      for (const { sim } of beds) await sim.control('keyed-paths', { mode: 'support' });
+      console.log(`answer of one list @1000 VMs: ${((bytes[1] ?? 0) / 1024).toFixed(0)} KiB by key, ${((wholeBytes[1] ?? 0) / 1024).toFixed(0)} KiB with the whole extraConfig`);
+    }),
+  );
+}
+
+/**
+ * Times [ceso @2, ceso @1000] against [peer @2, peer @1000], all four alternating, prints a row
+ * each and returns the medians' costs of 998 more VMs and the median of the per-round ratios.
+ */
+function pairCost(label: string, cesoCommands: Command[], peerLabel: string, peerCommands: Command[]): { cost: number; peerCost: number; ratio: number } {
+  const [cesoSmall, cesoLarge] = cesoCommands as [Command, Command];
+  const [peerSmall, peerLarge] = peerCommands as [Command, Command];
+  const samples = sample([cesoSmall, peerSmall, cesoLarge, peerLarge]);
+  const of = (command: Command): number[] => samples.get(command.label) ?? [];
+  const row = (text: string, small: number[], large: number[]): void =>
+    console.log(`${text.padEnd(58)} @2 ${fmt(median(small)).padStart(10)}   @1000 ${fmt(median(large)).padStart(10)}   998 more VMs ${fmt(median(large) - median(small)).padStart(10)}`);
+  row(label, of(cesoSmall), of(cesoLarge));
+  row(peerLabel, of(peerSmall), of(peerLarge));
+  const ratios = of(cesoLarge).map((large, round) => (large - (of(cesoSmall)[round] ?? 0)) / ((of(peerLarge)[round] ?? 0) - (of(peerSmall)[round] ?? 0)));
+  return { cost: median(of(cesoLarge)) - median(of(cesoSmall)), peerCost: median(of(peerLarge)) - median(of(peerSmall)), ratio: median(ratios) };
 }
 
 function runAsync(command: Command): Promise<{ code: number | null; stdout: string }> {
@@ -420,6 +513,7 @@ async function metricsSection(): Promise<void> {
 
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
+if (ONLY.has('listweight')) await listWeightSection();
 if (ONLY.has('create')) await createSection();
 if (ONLY.has('ssh')) await sshSection();
 if (ONLY.has('import')) await importSection();

@@ -433,7 +433,7 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       await ssh('vm delete', [foreign, '--yes'], 'NOT_MANAGED');
       expect(await ssh('vm delete', ['s-copy', '--yes'], 'success')).toMatchObject({ via: 'ssh', deleted: true });
       expect(await ssh('vm delete', ['s-web', '--yes'], 'success')).toMatchObject({ via: 'ssh', deleted: true });
-    });
+    }, 180_000);
   });
 
   it('every command was seen to succeed and to fail, every mutation to dry-run, the vm commands on both paths', () => {

@@ -201,6 +201,9 @@ for (const mode of ['esx', 'vpx'] as const) {
 
     it('a process killed mid-reset leaves a stale resetting VM that status explains and reap repairs', async () => {
       const lease = ok(await ceso('pool', 'acquire', 'bench', '--holder', 'doomed', '--json')).json<Lease>();
+      const diskOf = async (): Promise<string | undefined> => ok(await ceso('vm', 'info', lease.vm, '--json')).json<{ disks: Array<{ file: string }> }>().disks[0]?.file;
+      // the running point before the revert: the revert puts a new delta on top of the golden snapshot
+      const diskBefore = await diskOf();
       // long enough that a loaded machine's polls see the release at work
       await sim.control('delay', { method: 'RevertToSnapshot_Task', ms: 12_000 });
       let child: ReturnType<typeof spawn> | undefined;
@@ -209,8 +212,6 @@ for (const mode of ['esx', 'vpx'] as const) {
         const vm = await vmState(lease.vm);
         return vm?.state === 'resetting' && vm.worker !== null ? true : undefined;
       }, 30_000, 'the release to start resetting');
-      const diskOf = async (): Promise<string | undefined> => ok(await ceso('vm', 'info', lease.vm, '--json')).json<{ disks: Array<{ file: string }> }>().disks[0]?.file;
-      const diskBefore = await diskOf();
       child!.kill('SIGKILL');
       await running;
       // the host finishes the revert the dead process asked for (a new delta disk on top of the golden snapshot)

@@ -24,7 +24,15 @@ export interface SimulatorOptions {
   datastoreFreeGB?: number;
 }
 
-export type ControlPath = 'fail' | 'reset' | 'datastore' | 'delay' | 'expire-sessions' | 'nfc';
+export type ControlPath = 'fail' | 'reset' | 'datastore' | 'delay' | 'expire-sessions' | 'nfc' | 'keyed-paths' | 'property-requests' | 'extra-config';
+
+/** One RetrieveProperties(Ex) call the simulator answered (GET /testbed/property-requests). */
+export interface PropertyRequest {
+  method: string;
+  /** Managed object type -> the paths asked ("*" for all). */
+  paths: Record<string, string[]>;
+  responseBytes: number;
+}
 
 export interface Simulator {
   url: string;
@@ -64,8 +72,16 @@ export interface Simulator {
    *   `{leaseTimeoutSeconds, initializingMs, usedBytes, leases: [{id, state, vm, vmName, error,
    *   timedOut, leaseTimeoutSeconds, progressCalls, percent, uploadsInFlight,
    *   files: [{name, disk, capacityBytes, bytesReceived, bytesWritten, uploads, status}]}]}`
+   * - keyed-paths `{mode: "support" | "refuse" | "legacy"}`: keyed property paths such as
+   *   config.extraConfig["k"] answered as a real host does (the default), with the fault
+   *   InvalidProperty (a host that refuses them), or as vcsim 0.24.2 (missingSet entries)
+   * - extra-config `{vms?: [name], set?: {key: value}, random?: {key: length}}`: sets extraConfig
+   *   keys on the VMs named (none: every VM); random = base64 text of that length, new per VM
+   * - property-requests: forgets the recorded RetrieveProperties(Ex) calls (see propertyRequests)
    */
   control(path: ControlPath, body?: object): Promise<void>;
+  /** The last 200 RetrieveProperties(Ex) calls, oldest first (reset and property-requests clear them). */
+  propertyRequests(): Promise<PropertyRequest[]>;
   /** Every file under datastoreDir, relative to it, sorted. */
   listFiles(): Promise<string[]>;
   /** The simulator's stderr so far (for diagnostics). */
@@ -209,6 +225,42 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const datastoreDir = info.datastores['datastore1'] ?? path.join(dir, 'volumes', 'datastore1');
   let stopped = false;
 
+  /** One call of the control API (pinned to the simulator's certificate): the response's text. */
+  const controlRequest = (method: 'GET' | 'POST', controlPath: ControlPath, body: object = {}): Promise<string> => {
+    const payload = method === 'POST' ? JSON.stringify(body) : '';
+    return new Promise<string>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: info.host,
+          port: info.port,
+          path: `/testbed/${controlPath}`,
+          method,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          rejectUnauthorized: false, // pinned below
+          agent: false,
+          timeout: 30_000,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            if ((res.statusCode ?? 500) >= 300) reject(new Error(`control ${controlPath}: HTTP ${res.statusCode}: ${text}`));
+            else resolve(text);
+          });
+        },
+      );
+      req.on('socket', (sock) => {
+        sock.once('secureConnect', () => {
+          const fp = (sock as TLSSocket).getPeerCertificate().fingerprint256;
+          if (fp !== info.thumbprintSha256) req.destroy(new Error(`control: unexpected certificate ${fp}`));
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`control ${controlPath}: timeout`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  };
   const sim: Simulator = {
     url: info.url,
     host: info.host,
@@ -241,39 +293,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return JSON.parse(stdout) as T;
     },
     async control(controlPath: ControlPath, body: object = {}): Promise<void> {
-      const payload = JSON.stringify(body);
-      await new Promise<void>((resolve, reject) => {
-        const req = https.request(
-          {
-            host: info.host,
-            port: info.port,
-            path: `/testbed/${controlPath}`,
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-            rejectUnauthorized: false, // pinned below
-            agent: false,
-            timeout: 30_000,
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (d: string) => (text += d));
-            res.on('end', () => {
-              if ((res.statusCode ?? 500) >= 300) reject(new Error(`control ${controlPath}: HTTP ${res.statusCode}: ${text}`));
-              else resolve();
-            });
-          },
-        );
-        req.on('socket', (sock) => {
-          sock.once('secureConnect', () => {
-            const fp = (sock as TLSSocket).getPeerCertificate().fingerprint256;
-            if (fp !== info.thumbprintSha256) req.destroy(new Error(`control: unexpected certificate ${fp}`));
-          });
-        });
-        req.on('timeout', () => req.destroy(new Error(`control ${controlPath}: timeout`)));
-        req.on('error', reject);
-        req.end(payload);
-      });
+      await controlRequest('POST', controlPath, body);
+    },
+    async propertyRequests(): Promise<PropertyRequest[]> {
+      return JSON.parse(await controlRequest('GET', 'property-requests')) as PropertyRequest[];
     },
     async listFiles(): Promise<string[]> {
       return (await walk(datastoreDir)).sort();

@@ -1,8 +1,10 @@
 import type { MarkedVm } from '../../core/backend.js';
 import { CesoError } from '../../core/errors.js';
+import { logger } from '../../core/log.js';
 import { byNameThenId } from '../../core/order.js';
 import { selectOne } from '../../core/select.js';
 import {
+  MARKERS,
   markersOf,
   nicTypeName,
   parseDatastorePath,
@@ -17,19 +19,23 @@ import {
 } from '../../core/vm.js';
 import type { MoRef} from '../soap/xml.js';
 import { asArray, asBoolean, asMoRef, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
-import type { VimClient } from '../vim/client.js';
+import { faultTypeOf, type VimClient } from '../vim/client.js';
 import { inventoryTraversal, relation, retrieveProperties, type ObjectProperties } from '../vim/property-collector.js';
 
-const SUMMARY_PATHS = [
-  'name',
-  'config.uuid',
-  'runtime.powerState',
-  'config.hardware.numCPU',
-  'config.hardware.memoryMB',
-  'guest.ipAddress',
-  'config.guestId',
-  'config.extraConfig',
-];
+/** The summary fields other than ceso's markers. */
+const BASE_SUMMARY_PATHS = ['name', 'config.uuid', 'runtime.powerState', 'config.hardware.numCPU', 'config.hardware.memoryMB', 'guest.ipAddress', 'config.guestId'];
+const EXTRA_CONFIG = 'config.extraConfig';
+const SUMMARY_PATHS = [...BASE_SUMMARY_PATHS, EXTRA_CONFIG];
+
+/** The markers markersOf turns into VmSummary fields: all that vm list reads of extraConfig. */
+const LISTED_MARKERS = [MARKERS.managed, MARKERS.expiresAt, MARKERS.linked, MARKERS.pool, MARKERS.poolState];
+const KEYED_PREFIX = `${EXTRA_CONFIG}["`;
+/**
+ * One extraConfig entry by key, the vSphere API's key-based array path (a real ESXi/vCenter and
+ * vcsim since 0.38 answer the OptionValue; a missing key is left out). Reading the whole
+ * extraConfig would carry every VM's cloud-init guestinfo, several KB each.
+ */
+const keyedExtraConfigPath = (key: string): string => `${KEYED_PREFIX}${key}"]`;
 
 export const DETAIL_PATHS = [
   ...SUMMARY_PATHS,
@@ -41,26 +47,53 @@ export const DETAIL_PATHS = [
   'guest.net',
 ];
 
-/** Every VM with its summary fields, in ONE property-collector round trip (paged if the host pages). */
+/** Clients whose host refused keyed paths: they read the whole extraConfig from then on. */
+const refusesKeyedPaths = new WeakSet<VimClient>();
+
+/** Every ceso marker the warm pool reads (core/pool): the list's, the lease's and the reset count. */
+const POOL_MARKERS = [...new Set([...LISTED_MARKERS, MARKERS.leaseId, MARKERS.leaseHolder, MARKERS.leasedAt, MARKERS.leaseExpiresAt, MARKERS.poolResets])];
+
+/**
+ * Every VM with its summary fields, in ONE property-collector round trip (paged if the host
+ * pages): the markers by key where the host answers keyed paths, else the whole extraConfig
+ * (one more round trip, once per client).
+ */
 export async function listVms(client: VimClient): Promise<VmSummary[]> {
-  const { rootFolder } = await client.connect();
-  const objects = await retrieveProperties(
-    client,
-    [{ obj: rootFolder, selectSet: inventoryTraversal() }],
-    [{ type: 'VirtualMachine', paths: SUMMARY_PATHS }],
-  );
-  return objects.map(summaryOf).sort(byNameThenId);
+  return (await readVms(client, LISTED_MARKERS)).map(summaryOf).sort(byNameThenId);
 }
 
-/** Every VM with its summary fields and all of its ceso.* markers, in one round trip. */
+/** As listVms, each VM with the pool's markers (read by key too): the warm pool's view of the host. */
 export async function listMarkedVms(client: VimClient): Promise<MarkedVm[]> {
+  return (await readVms(client, POOL_MARKERS))
+    .map((object) => ({ ...summaryOf(object), markers: markersOf(extraConfigIn(object.props)).markers }))
+    .sort(byNameThenId);
+}
+
+async function readVms(client: VimClient, markers: readonly string[]): Promise<ObjectProperties[]> {
   const { rootFolder } = await client.connect();
-  const objects = await retrieveProperties(
-    client,
-    [{ obj: rootFolder, selectSet: inventoryTraversal() }],
-    [{ type: 'VirtualMachine', paths: SUMMARY_PATHS }],
-  );
-  return objects.map((object) => ({ ...summaryOf(object), markers: markersOf(extraConfigOf(object.props['config.extraConfig'])).markers })).sort(byNameThenId);
+  const read = (paths: string[]): Promise<ObjectProperties[]> =>
+    retrieveProperties(client, [{ obj: rootFolder, selectSet: inventoryTraversal() }], [{ type: 'VirtualMachine', paths }]);
+  if (!refusesKeyedPaths.has(client)) {
+    try {
+      const objects = await read([...BASE_SUMMARY_PATHS, ...markers.map(keyedExtraConfigPath)]);
+      if (!objects.some(missesKeyedPath)) return objects;
+    } catch (error) {
+      if (faultTypeOf(error) !== 'InvalidProperty') throw error;
+    }
+    refusesKeyedPaths.add(client);
+    logger().debug('the host refuses keyed property paths; reading the whole extraConfig');
+  }
+  return read(SUMMARY_PATHS);
+}
+
+/** The extraConfig a read brought: whole, or the entries asked for by key. */
+function extraConfigIn(props: ObjectProperties['props']): Map<string, string> {
+  return EXTRA_CONFIG in props ? extraConfigOf(props[EXTRA_CONFIG]) : keyedExtraConfigOf(props);
+}
+
+/** vcsim before 0.38 answers a keyed path with a missingSet entry (InvalidProperty) per object. */
+function missesKeyedPath(object: ObjectProperties): boolean {
+  return object.missing?.some((entry) => entry.path.startsWith(KEYED_PREFIX)) ?? false;
 }
 
 /** Finds a VM's reference by exact name (or id) with one cheap round trip over names only. */
@@ -118,10 +151,25 @@ export function extraConfigOf(value: Decoded | undefined): Map<string, string> {
   return map;
 }
 
+/** The extraConfig entries read by key: each value is the OptionValue (a bare string is taken too). */
+function keyedExtraConfigOf(props: ObjectProperties['props']): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [name, value] of Object.entries(props)) {
+    if (!name.startsWith(KEYED_PREFIX) || value === undefined) continue;
+    if (typeof value === 'string') {
+      map.set(name.slice(KEYED_PREFIX.length, -2), value);
+      continue;
+    }
+    const entry = asObject(value);
+    map.set(asString(entry.key) ?? name.slice(KEYED_PREFIX.length, -2), asString(entry.value) ?? '');
+  }
+  return map;
+}
+
 function summaryOf(object: ObjectProperties): VmSummary {
   const { props } = object;
   const powerState = toPowerState(asString(props['runtime.powerState']));
-  const { managed, expiresAt, linked, pool, poolState } = markersOf(extraConfigOf(props['config.extraConfig']));
+  const { managed, expiresAt, linked, pool, poolState } = markersOf(extraConfigIn(props));
   return {
     name: asString(props.name) ?? '',
     id: object.ref.value,

@@ -5,6 +5,8 @@ import type { VimClient } from './client.js';
 export interface ObjectProperties {
   ref: MoRef;
   props: Record<string, Decoded | undefined>;
+  /** The paths the host could not read for this object (missingSet), with the fault's type. */
+  missing?: Array<{ path: string; fault: string }>;
 }
 
 export interface PropertyRequest {
@@ -71,5 +73,9 @@ function toObjectProperties(content: Decoded): ObjectProperties {
     const name = asString(entry.name);
     if (name !== undefined) props[name] = entry.val;
   }
-  return { ref: object.obj as MoRef, props };
+  const missing = asArray(object.missingSet).map((item) => {
+    const entry = asObject(item);
+    return { path: asString(entry.path) ?? '', fault: asObject(asObject(entry.fault).fault)._type ?? 'SystemError' };
+  });
+  return missing.length === 0 ? { ref: object.obj as MoRef, props } : { ref: object.obj as MoRef, props, missing };
 }

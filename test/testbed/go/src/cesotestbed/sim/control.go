@@ -82,12 +82,24 @@ func badRequest(w http.ResponseWriter, msg string) {
 //	POST /testbed/nfc        {"leaseTimeoutSeconds":300,"initializingMs":200}   for leases made afterwards
 //	GET  /testbed/nfc        leases: id, state, vm, error, progress calls, bytes received/written per file
 //	POST /testbed/expire-sessions   every session becomes invalid (NotAuthenticated)
-//	POST /testbed/reset      clears faults and delays (guest.ready back to 500 ms), restores the datastore's space
+//	POST /testbed/keyed-paths {"mode":"support"|"refuse"|"legacy"}   keyed property paths such as
+//	                         config.extraConfig["k"] (keyed.go): answered as a real host does (default),
+//	                         the fault InvalidProperty, or vcsim 0.24.2's missingSet entries
+//	POST /testbed/extra-config {"vms":["name"],"set":{"k":"v"},"random":{"guestinfo.userdata":2048}}
+//	                         sets extraConfig keys on the VMs named (none: all), random = base64 text of that length per VM
+//	GET  /testbed/property-requests   the last 200 RetrieveProperties(Ex) calls: method, paths per type, responseBytes
+//	POST /testbed/property-requests   forgets them
+//	POST /testbed/reset      clears faults and delays (guest.ready back to 500 ms), restores the datastore's space,
+//	                         keyed paths back to "support", forgets the property requests
 //	GET  /testbed/state      the current rules, delays, guest-set keys per VM moref
 func (t *Testbed) control(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.URL.Path, "/testbed/")
 	if r.Method == http.MethodGet && op == "nfc" {
 		writeJSON(w, http.StatusOK, t.nfcState())
+		return
+	}
+	if r.Method == http.MethodGet && op == "property-requests" {
+		writeJSON(w, http.StatusOK, t.propertyRequests())
 		return
 	}
 	if r.Method == http.MethodGet && op == "state" {
@@ -192,6 +204,45 @@ func (t *Testbed) control(w http.ResponseWriter, r *http.Request) {
 			t.leaseInit = time.Duration(*req.InitializingMs) * time.Millisecond
 		}
 		t.mu.Unlock()
+	case "keyed-paths":
+		var req struct {
+			Mode string `json:"mode"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil || (req.Mode != "support" && req.Mode != "refuse" && req.Mode != "legacy") {
+			badRequest(w, "need {\"mode\": \"support\" | \"refuse\" | \"legacy\"}")
+			return
+		}
+		t.mu.Lock()
+		t.keyed = req.Mode
+		t.mu.Unlock()
+		log.Printf("control: keyed property paths: %s", req.Mode)
+	case "property-requests":
+		t.mu.Lock()
+		t.propRequests = nil
+		t.mu.Unlock()
+	case "extra-config":
+		var req struct {
+			VMs    []string          `json:"vms"`
+			Set    map[string]string `json:"set"`
+			Random map[string]int    `json:"random"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			badRequest(w, err.Error())
+			return
+		}
+		for k, n := range req.Random {
+			if n < 0 || n > 1<<20 || k == "" {
+				badRequest(w, "random: {\"key\": length in characters, 0..1048576}")
+				return
+			}
+		}
+		n, err := t.setExtraConfig(req.VMs, req.Set, req.Random)
+		if err != nil {
+			badRequest(w, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]interface{}{"ok": true, "vms": n})
+		return
 	case "expire-sessions":
 		t.mu.Lock()
 		t.sessions = map[string]bool{}
@@ -204,6 +255,8 @@ func (t *Testbed) control(w http.ResponseWriter, r *http.Request) {
 		t.readyDelay = defaultReadyDelay
 		t.leaseTimeout = defaultLeaseTimeout
 		t.leaseInit = defaultLeaseInitialize
+		t.keyed = "support"
+		t.propRequests = nil
 		t.mu.Unlock()
 		used := t.nfcUsed()
 		t.mu.Lock()

@@ -116,7 +116,15 @@ func (t *Testbed) serveSOAP(w http.ResponseWriter, r *http.Request, body []byte,
 		}
 		time.Sleep(d)
 	}
-	status, hdr, out := t.execute(r, body, method)
+	var status int
+	var hdr http.Header
+	var out []byte
+	if fn := t.keyedRetrieve(r, method); fn != nil { // keyed.go
+		status, hdr, out = fn()
+	} else {
+		status, hdr, out = t.execute(r, body, method)
+	}
+	t.recordPropertyRequest(method, len(out))
 	writeRaw(w, status, hdr, out)
 }
 

@@ -82,6 +82,9 @@ type Testbed struct {
 	leaseTimeout time.Duration        // for leases made from now on
 	leaseInit    time.Duration        // how long a new lease stays initializing
 	nfcFiles     map[string]bool      // absolute files written through NFC (their space is used)
+	// property collector (keyed.go)
+	keyed        string            // keyed property paths: "support", "refuse" or "legacy"
+	propRequests []propertyRequest // the last RetrieveProperties(Ex) calls, oldest first
 }
 
 const datastoreName = "datastore1"
@@ -119,6 +122,7 @@ func Start(opts Options) (*Testbed, error) {
 		leaseTimeout: defaultLeaseTimeout,
 		leaseInit:    defaultLeaseInitialize,
 		nfcFiles:     map[string]bool{},
+		keyed:        "support",
 	}
 	if err := os.MkdirAll(t.DSDir, 0o755); err != nil {
 		return nil, err

@@ -64,6 +64,11 @@
 //   - Devices: a NIC on a network that does not exist crashed vcsim's handler; a real host
 //     answers InvalidDeviceSpec. A child disk whose parent is missing: FileNotFound. Thick
 //     disks larger than the datastore's free space: NoDiskSpace.
+//   - Keyed property paths (sim/keyed.go, sources there): vcsim 0.24.2 put config.extraConfig["k"]
+//     and config.hardware.device[N] in every object's missingSet (InvalidProperty). A real host
+//     (and vcsim since v0.38.0) answers the element: propSet name = the path as asked, val = the
+//     OptionValue (or device); a key that does not exist is left out; ["k"].value gives the
+//     field. /testbed/keyed-paths switches to "refuse" (the fault InvalidProperty) or "legacy".
 //   - Sessions: vcsim answers RetrieveProperties(Ex) without a session; a real host answers
 //     NotAuthenticated. Faults sent without a message get the real host's localized message.
 //   - Datastore: vcsim reports the real file system's size and drifts as disks are added; here
