@@ -2,7 +2,7 @@ import type { Command } from '@oclif/core';
 import { Args } from '@oclif/core';
 import { loadConfig } from '../config/load.js';
 import { CesoError } from '../core/errors.js';
-import { acquireVmLock, lockHolderOf } from '../core/lock.js';
+import { acquireVmLock, liveLockHolders } from '../core/lock.js';
 import type { DryRunResult } from '../core/operations.js';
 import { Policy } from '../core/policy.js';
 import { LocalLedger, type LockProvider } from '../core/pool/ledger.js';
@@ -60,7 +60,10 @@ export abstract class PoolCommand<T extends typeof Command> extends BaseCommand<
     const host = this.lockHost(target);
     const locks: LockProvider = {
       take: (name, timeoutMs) => acquireVmLock({ host, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')} ${spec.name}`, timeoutMs }),
-      holder: (name) => lockHolderOf({ host, vm: name }),
+      workers: async () => {
+        const holders = liveLockHolders(host);
+        return (name) => holders.get(name) ?? null;
+      },
     };
     const report = process.stderr.isTTY === true && !this.jsonEnabled() ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
     const context: PoolContext = {

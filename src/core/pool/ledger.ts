@@ -53,8 +53,8 @@ export interface PoolLedger {
 export interface LockProvider {
   /** Takes a lock of this host's namespace (a VM's name, or "pool:<name>"), waiting up to timeoutMs. */
   take(name: string, timeoutMs: number): Promise<VmLock>;
-  /** The live holder of that lock, if any (reads only). */
-  holder(name: string): LockHolder | null;
+  /** Who holds which lock of the namespace now (reads only): a lookup by name, null when free. */
+  workers(): Promise<(name: string) => LockHolder | null>;
 }
 
 /** Hand-outs take milliseconds; a fill or destroy may hold the pool lock longer. */

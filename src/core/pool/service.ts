@@ -15,6 +15,7 @@ import type { DefaultsConfig } from '../../config/schema.js';
 import type { HostBackend } from '../backend.js';
 import { CesoError, isCesoError } from '../errors.js';
 import { perform, type DryRunResult } from '../operations.js';
+import type { LockHolder } from '../lock.js';
 import type { RenderedPlan } from '../plan.js';
 import { MARKERS } from '../vm.js';
 import { current, type Lease, type LeaseTarget, type LockProvider, type PoolLedger } from './ledger.js';
@@ -71,7 +72,7 @@ export interface PoolStatus {
 
 export async function poolStatus(context: PoolContext): Promise<PoolStatus> {
   const now = (context.now ?? (() => new Date()))();
-  const members = await context.ledger.members();
+  const [members, working] = await Promise.all([context.ledger.members(), context.locks.workers()]);
   return {
     pool: context.spec.name,
     template: context.spec.template,
@@ -80,7 +81,7 @@ export async function poolStatus(context: PoolContext): Promise<PoolStatus> {
     counts: countStates(members),
     // The lease id is the holder's fence token: it is never shown to others.
     vms: members.map((member) => {
-      const worker = context.locks.holder(member.name);
+      const worker = working(member.name);
       return {
         name: member.name,
         id: member.id,
@@ -113,7 +114,8 @@ export async function acquire(context: PoolContext, request: AcquireRequest): Pr
   let delay = 200;
   for (let attempt = 0; ; attempt += 1) {
     // A VM someone works on outside the pool (vm delete, vm power) is not handed out.
-    const lease = await context.ledger.handOut({ holder: request.holder, durationMs: request.leaseMs }, (member) => context.locks.holder(member.name) === null);
+    const working = await context.locks.workers();
+    const lease = await context.ledger.handOut({ holder: request.holder, durationMs: request.leaseMs }, (member) => working(member.name) === null);
     if (lease !== null) return lease;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw poolEmpty(context, await context.ledger.members(), request.waitMs);
@@ -244,7 +246,7 @@ export interface FillOutcome {
 }
 
 /** What fill will do: repairs, then builds until `size` VMs are ready (at most `max` VMs in all). */
-export function fillNeeds(spec: PoolSpec, members: readonly PoolMember[], worker: LockProvider['holder']): { repair: PoolMember[]; build: number } {
+export function fillNeeds(spec: PoolSpec, members: readonly PoolMember[], worker: (name: string) => LockHolder | null): { repair: PoolMember[]; build: number } {
   const repair = members.filter((member) => needsRepair(member, worker(member.name)));
   const deleted = repair.filter((member) => member.state !== 'resetting').length;
   const counts = countStates(members);
@@ -260,7 +262,7 @@ export async function fill(context: PoolContext): Promise<FillOutcome> {
   await checkTemplate(context);
   const vms = await context.backend.listMarkedVms();
   const members = membersOf(vms, spec.name);
-  const { repair, build } = fillNeeds(spec, members, (name) => context.locks.holder(name));
+  const { repair, build } = fillNeeds(spec, members, await context.locks.workers());
   const failed: FailedVm[] = [];
   const repaired = await repairAll(context, repair, failed);
   const names = freeMemberNames(spec.name, new Set(vms.map((vm) => vm.name)), build);
@@ -294,7 +296,7 @@ export async function planFill(context: PoolContext): Promise<DryRunResult> {
   await checkTemplate(context);
   const vms = await context.backend.listMarkedVms();
   const members = membersOf(vms, spec.name);
-  const { repair, build } = fillNeeds(spec, members, (name) => context.locks.holder(name));
+  const { repair, build } = fillNeeds(spec, members, await context.locks.workers());
   const names = freeMemberNames(spec.name, new Set(vms.map((vm) => vm.name)), build);
   const warnings = build === 0 && repair.length === 0 ? [`pool ${spec.name} already has ${countStates(members).ready} ready VMs (size ${spec.size}): nothing to build`] : [];
   return dryRun(context, 'pool fill', [...repair.flatMap((member) => repairSteps(context, member)), ...names.flatMap((name) => buildSteps(context, name))], warnings);
@@ -393,7 +395,8 @@ export async function reap(context: PoolContext): Promise<ReapOutcome> {
       failed.push({ name: member.name, error: errorOf(error) });
     }
   }
-  const repaired = await repairAll(context, members.filter((member) => needsRepair(member, context.locks.holder(member.name))), failed);
+  const working = await context.locks.workers();
+  const repaired = await repairAll(context, members.filter((member) => needsRepair(member, working(member.name))), failed);
   const outcome = { pool: context.spec.name, reclaimed, repaired, failed, counts: countStates(await context.ledger.members()) };
   if (failed.length > 0) {
     const first = failed[0] as FailedVm;
@@ -412,7 +415,8 @@ export async function planReap(context: PoolContext): Promise<DryRunResult> {
   for (const member of members.filter((candidate) => leaseExpired(candidate, now))) {
     steps.push({ id: `reclaim-${member.name}`, description: `take back ${member.name} from ${member.holder ?? 'its holder'} (lease ended ${member.leaseExpiresAt ?? 'without an end'})`, method: 'ReconfigVM_Task', object: `VirtualMachine:${member.id}` }, ...resetSteps(member));
   }
-  for (const member of members.filter((candidate) => needsRepair(candidate, context.locks.holder(candidate.name)))) steps.push(...repairSteps(context, member));
+  const working = await context.locks.workers();
+  for (const member of members.filter((candidate) => needsRepair(candidate, working(candidate.name)))) steps.push(...repairSteps(context, member));
   return dryRun(context, 'pool reap', steps, steps.length === 0 ? [`pool ${context.spec.name}: no expired lease and nothing to repair`] : []);
 }
 
