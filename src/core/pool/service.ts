@@ -257,15 +257,21 @@ export function fillNeeds(spec: PoolSpec, members: readonly PoolMember[], worker
   return { repair, build: Math.max(0, Math.min(spec.size - ready - inFlight, spec.max - total)) };
 }
 
-export async function fill(context: PoolContext): Promise<FillOutcome> {
+/** What fill finds on the host: the template checked, the members, what to repair and the names to build. */
+async function surveyFill(context: PoolContext): Promise<{ members: PoolMember[]; repair: PoolMember[]; names: string[] }> {
   const { spec } = context;
   await checkTemplate(context);
   const vms = await context.backend.listMarkedVms();
   const members = membersOf(vms, spec.name);
   const { repair, build } = fillNeeds(spec, members, await context.locks.workers());
+  return { members, repair, names: freeMemberNames(spec.name, new Set(vms.map((vm) => vm.name)), build) };
+}
+
+export async function fill(context: PoolContext): Promise<FillOutcome> {
+  const { spec } = context;
+  const { repair, names } = await surveyFill(context);
   const failed: FailedVm[] = [];
   const repaired = await repairAll(context, repair, failed);
-  const names = freeMemberNames(spec.name, new Set(vms.map((vm) => vm.name)), build);
   const built: BuiltVm[] = [];
   let stop = false;
   await runBounded(names, spec.parallel, async (name) => {
@@ -293,12 +299,8 @@ export async function fill(context: PoolContext): Promise<FillOutcome> {
 
 export async function planFill(context: PoolContext): Promise<DryRunResult> {
   const { spec } = context;
-  await checkTemplate(context);
-  const vms = await context.backend.listMarkedVms();
-  const members = membersOf(vms, spec.name);
-  const { repair, build } = fillNeeds(spec, members, await context.locks.workers());
-  const names = freeMemberNames(spec.name, new Set(vms.map((vm) => vm.name)), build);
-  const warnings = build === 0 && repair.length === 0 ? [`pool ${spec.name} already has ${countStates(members).ready} ready VMs (size ${spec.size}): nothing to build`] : [];
+  const { members, repair, names } = await surveyFill(context);
+  const warnings = names.length === 0 && repair.length === 0 ? [`pool ${spec.name} already has ${countStates(members).ready} ready VMs (size ${spec.size}): nothing to build`] : [];
   return dryRun(context, 'pool fill', [...repair.flatMap((member) => repairSteps(context, member)), ...names.flatMap((name) => buildSteps(context, name))], warnings);
 }
 
