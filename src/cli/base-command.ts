@@ -8,8 +8,9 @@ import type { Services } from '../core/services.js';
 import { renderPlanText } from './render.js';
 import { CesoError, isCesoError } from '../core/errors.js';
 import { configureLogger, logger, LOG_LEVELS, type LogLevel } from '../core/log.js';
-import { loadConfig } from '../config/load.js';
-import { resolveTarget, type HostTarget } from '../config/resolve.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { resolveState, resolveTarget, type HostTarget } from '../config/resolve.js';
+import type { StateStore } from '../state/store.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -53,6 +54,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: BaseFlags<T>;
   protected args!: BaseArgs<T>;
   private cachedTarget: HostTarget | undefined;
+  private cachedConfig: LoadedConfig | undefined;
+  private store: Promise<StateStore> | undefined;
   private failure: CesoError | undefined;
   private lastVia: HostBackend['via'] | undefined;
 
@@ -72,11 +75,45 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** The host this invocation acts on, after flags, environment and file are merged. */
   protected target(): HostTarget {
-    this.cachedTarget ??= resolveTarget(loadConfig(this.flags.config), {
+    this.cachedTarget ??= resolveTarget(this.loadedConfig(), {
       host: this.flags.host,
       requirePassword: (this.ctor as typeof BaseCommand).needsPassword,
     });
     return this.cachedTarget;
+  }
+
+  protected loadedConfig(): LoadedConfig {
+    this.cachedConfig ??= loadConfig(this.flags.config);
+    return this.cachedConfig;
+  }
+
+  /** The state store of `state:` (src/state), opened once per invocation and closed at its end. */
+  protected stateStore(): Promise<StateStore> {
+    this.store ??= (async () => {
+      const { openStateStore } = await import('../state/store.js');
+      return openStateStore(resolveState(this.loadedConfig()), { version: this.config.version });
+    })();
+    return this.store;
+  }
+
+  /**
+   * Runs `run` under --idempotency-key (src/state/idempotency.ts): a repeat of the same request
+   * returns the first run's result with replayed: true; no key, or a dry run, just runs.
+   */
+  protected async idempotent<R extends object>(op: string, request: unknown, run: () => Promise<R>): Promise<R | (R & { replayed: boolean })> {
+    const flags = this.flags as { 'idempotency-key'?: string; 'dry-run'?: boolean; 'lock-timeout'?: number };
+    const key = flags['idempotency-key'];
+    if (key === undefined || flags['dry-run'] === true) return run();
+    const { runIdempotent, checkIdempotencyKey } = await import('../state/idempotency.js');
+    checkIdempotencyKey(key);
+    const { api } = this.target();
+    const outcome = await runIdempotent(
+      await this.stateStore(),
+      { key, op, scope: `${api.host}:${api.port}`, request, timeoutMs: (flags['lock-timeout'] ?? 0) * 1000, command: `ceso ${op}` },
+      run,
+    );
+    if (outcome.replayed) this.print(`Idempotency key ${key}: replayed the result of the first run (${outcome.firstRunAt}); nothing was changed`);
+    return { ...outcome.result, replayed: outcome.replayed };
   }
 
   /** Runs one operation on the host's backend and always releases the connection. */
@@ -163,13 +200,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const timeoutSeconds = (this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0;
     const locks = [];
     try {
-      const { acquireVmLock } = await import('../core/lock.js');
+      const store = await this.stateStore();
       for (const name of names) {
-        locks.push(await acquireVmLock({ host: `${api.host}:${api.port}`, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
+        locks.push(await store.acquireLock({ host: `${api.host}:${api.port}`, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
       }
       return await run();
     } finally {
-      for (const lock of locks.reverse()) lock.release();
+      for (const lock of locks.reverse()) await lock.release();
     }
   }
 
@@ -199,6 +236,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       return result;
     } finally {
       if ((this.ctor as typeof BaseCommand).audited && this.flags !== undefined) await this.audit(started, result);
+      if (this.store !== undefined) await this.store.then((store) => store.close(), () => undefined);
     }
   }
 
@@ -207,7 +245,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const outcome = (result ?? {}) as { id?: unknown; via?: unknown; name?: unknown };
     const args = (this.args ?? {}) as Record<string, unknown>;
     const target = this.cachedTarget;
-    appendAudit({
+    const record: Parameters<typeof appendAudit>[0] = {
       time: started.toISOString(),
       user: currentUser(),
       host: target === undefined ? '' : `${target.name} (${target.api.host}:${target.api.port})`,
@@ -222,7 +260,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       // the VM argument, else a --name flag (template import, vm restore), else the VM the result names
       vm: [args.name, (this.flags as Record<string, unknown>).name, outcome.name].find((value): value is string => typeof value === 'string') ?? null,
       durationMs: Date.now() - started.getTime(),
-    });
+    };
+    // The shared trail when state is in PostgreSQL; audit.log when the database cannot take it (never lost).
+    try {
+      await (await this.stateStore()).appendAudit(record);
+    } catch (error) {
+      if (isCesoError(error) && error.code === 'CONFIG_INVALID') return appendAudit(record);
+      process.stderr.write(`Warning: the audit record went to the local audit.log: ${toCesoError(error).message}\n`);
+      appendAudit(record);
+    }
   }
 
   /** Every result says the security mode it ran under (each element, for list results). */

@@ -4,7 +4,10 @@ import BackupList from './backup/list.js';
 import ConfigInit from './config/init.js';
 import ConfigValidate from './config/validate.js';
 import HostTrust from './host/trust.js';
+import LockList from './lock/list.js';
+import LockRelease from './lock/release.js';
 import Schema from './schema.js';
+import StateMigrate from './state/migrate.js';
 import TemplateImport from './template/import.js';
 import TemplateList from './template/list.js';
 import VmBackup from './vm/backup.js';
@@ -29,7 +32,10 @@ export const COMMANDS = {
   'config:init': ConfigInit,
   'config:validate': ConfigValidate,
   'host:trust': HostTrust,
+  'lock:list': LockList,
+  'lock:release': LockRelease,
   schema: Schema,
+  'state:migrate': StateMigrate,
   'template:import': TemplateImport,
   'template:list': TemplateList,
   'vm:backup': VmBackup,

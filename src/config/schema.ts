@@ -79,6 +79,19 @@ export const backupSchema = z.strictObject({
   keep: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 3),
 });
 
+/**
+ * Where locks, the audit trail and idempotency keys live (src/state): files in CESO_HOME (local,
+ * one machine) or a PostgreSQL database every machine shares. url may be \${CESO_STATE_URL};
+ * the environment variable CESO_STATE_URL also sets it.
+ */
+export const stateSchema = z.strictObject({
+  backend: z._default(z.enum(['local', 'postgres']), 'local'),
+  url: z.optional(z.string()),
+  connectTimeoutSeconds: z._default(seconds(300), 5),
+  /** A postgres lock lapses this long after its holder's last heartbeat (every third of it). */
+  lockTtlSeconds: z._default(z.number().check(z.gte(1), z.lte(3600)), 60),
+});
+
 export const hostEntrySchema = z.strictObject({
   esxi: esxiSchema,
   ssh: z.optional(sshSchema),
@@ -93,6 +106,7 @@ export const configFileSchema = z.strictObject({
   defaults: z.optional(defaultsSchema),
   security: z.optional(securitySchema),
   backup: z.optional(backupSchema),
+  state: z.optional(stateSchema),
 });
 
 export type EsxiConfig = z.infer<typeof esxiSchema>;
@@ -100,4 +114,5 @@ export type SshConfig = z.infer<typeof sshSchema>;
 export type DefaultsConfig = z.infer<typeof defaultsSchema>;
 export type SecurityConfig = z.infer<typeof securitySchema>;
 export type BackupConfig = z.infer<typeof backupSchema>;
+export type StateConfig = z.infer<typeof stateSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;
