@@ -12,6 +12,9 @@ import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { resolveState, resolveTarget, type HostTarget } from '../config/resolve.js';
 import type { StateStore } from '../state/store.js';
 
+/** Flags that say how to run a request, not what it asks for: a retry may change them. */
+const IDEMPOTENCY_NEUTRAL_FLAGS = new Set(['idempotency-key', 'lock-timeout', 'wait-timeout', 'json', 'log-level', 'yes', 'via', 'config', 'host', 'dry-run']);
+
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
 
@@ -98,15 +101,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /**
    * Runs `run` under --idempotency-key (src/state/idempotency.ts): a repeat of the same request
-   * returns the first run's result with replayed: true; no key, or a dry run, just runs.
+   * returns the first run's result with replayed: true; no key, or a dry run, just runs. The
+   * request is the arguments and flags as given (not what they resolve to: --ttl 2h is the same
+   * request a minute later), less those that only say how to run it (IDEMPOTENCY_NEUTRAL_FLAGS).
    */
-  protected async idempotent<R extends object>(op: string, request: unknown, run: () => Promise<R>): Promise<R | (R & { replayed: boolean })> {
+  protected async idempotent<R extends object>(op: string, run: () => Promise<R>): Promise<R | (R & { replayed: boolean })> {
     const flags = this.flags as { 'idempotency-key'?: string; 'dry-run'?: boolean; 'lock-timeout'?: number };
     const key = flags['idempotency-key'];
     if (key === undefined || flags['dry-run'] === true) return run();
     const { runIdempotent, checkIdempotencyKey } = await import('../state/idempotency.js');
     checkIdempotencyKey(key);
     const { api } = this.target();
+    const request = {
+      args: this.args,
+      flags: Object.fromEntries(Object.entries(this.flags as Record<string, unknown>).filter(([name]) => !IDEMPOTENCY_NEUTRAL_FLAGS.has(name))),
+    };
     const outcome = await runIdempotent(
       await this.stateStore(),
       { key, op, scope: `${api.host}:${api.port}`, request, timeoutMs: (flags['lock-timeout'] ?? 0) * 1000, command: `ceso ${op}` },

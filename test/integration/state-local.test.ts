@@ -84,6 +84,16 @@ describe('the local state backend: lock list / release, idempotency keys', () =>
     expect(vms.some((vm) => vm.name === 'loc3')).toBe(false);
   });
 
+  it('the request is the command line as given: --ttl 2h is the same request later; how to run it (--lock-timeout, --via) may change', async () => {
+    const first = await ceso(['vm', 'create', 'loc4', '--no-power-on', '--ttl', '2h', '--idempotency-key', 'ttl-key', '--json']);
+    expect(first.code, first.stdout).toBe(0);
+    const again = await ceso(['vm', 'create', 'loc4', '--no-power-on', '--ttl', '2h', '--idempotency-key', 'ttl-key', '--lock-timeout', '5', '--via', 'api', '--json']);
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.json()).toMatchObject({ id: first.json<{ id: string }>().id, replayed: true, expiresAt: first.json<{ expiresAt: string }>().expiresAt });
+    const longer = await ceso(['vm', 'create', 'loc4', '--no-power-on', '--ttl', '3h', '--idempotency-key', 'ttl-key', '--json']);
+    expect(longer.json<{ error: { code: string } }>().error.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
   it('state migrate: the local backend has nothing to migrate', async () => {
     const result = await ceso(['state', 'migrate', '--json']);
     expect(result.code).toBe(0);

@@ -74,7 +74,7 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
   });
 
   it('migrates a new database on first use; state migrate reports it up to date', async () => {
-    const first = await onA(['lock', 'list', '--json']);
+    const first = await onA(['lock', 'list', '--json', '--log-level', 'trace']);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(first.json()).toEqual({ backend: 'postgres', location: `postgres://ceso:***@127.0.0.1:${pg.port}/shared`, locks: [] });
     const versions = await pg.query<{ version: number; ceso_version: string }>('SELECT version, ceso_version FROM ceso_schema_migrations', [], 'shared');

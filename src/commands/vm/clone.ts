@@ -43,7 +43,7 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
     const source = { name: this.args.source, ...(this.flags['source-id'] === undefined ? {} : { id: this.flags['source-id'] }) };
     const request = cloneRequestFrom(source, this.args.name, this.flags, this.target().defaults);
     const wait = waitRequestFrom(this.flags, { powersOn: request.powerOn, why: '--no-power-on leaves it off', ipCidr: request.guest.ipCidr });
-    return this.idempotent('vm clone', { request, wait }, () => this.withVmLock([this.args.source, this.args.name], () => this.withServices(async (services) => {
+    return this.idempotent('vm clone', () => this.withVmLock([this.args.source, this.args.name], () => this.withServices(async (services) => {
       const result = await this.runMutation(await planCloneVm(services, request), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       const via = services.backend.via;

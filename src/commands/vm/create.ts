@@ -45,7 +45,7 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
     const target = this.target();
     const { request, diskFromDefaults } = createRequestFrom(this.args.name, this.flags, target.defaults);
     const wait = waitRequestFrom(this.flags, { powersOn: request.powerOn, why: '--no-power-on leaves it off', ipCidr: request.guest.ipCidr });
-    return this.idempotent('vm create', { request, wait }, () => this.withVmLock(this.args.name, () => this.withServices(async (services) => {
+    return this.idempotent('vm create', () => this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const result = await this.runMutation(await planCreateVm(services, request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       const via = services.backend.via;

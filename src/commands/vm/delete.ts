@@ -31,7 +31,7 @@ export default class VmDelete extends BaseCommand<typeof VmDelete> {
 
   async run(): Promise<VmDeleteResult> {
     const vm = { name: this.args.name, ...(this.flags.id === undefined ? {} : { id: this.flags.id }) };
-    return this.idempotent('vm delete', { vm, force: this.flags.force === true }, () => this.withVmLock(this.args.name, () => this.withServices(async (services) => {
+    return this.idempotent('vm delete', () => this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const mutation = await planDeleteVm(services, { vm, force: this.flags.force }, this.flags.yes);
       const { target } = mutation;
       const result = await this.runMutation(mutation, {
