@@ -161,17 +161,25 @@ export class PostgresStateStore implements StateStore {
       if (request.signal?.aborted === true) {
         throw new CesoError('INTERRUPTED', `interrupted while waiting for the lock on VM "${request.vm}" on ${request.host}`);
       }
-      const taken = await this.query(
-        `INSERT INTO ceso_locks AS l (id, host, vm, holder_user, holder_machine, holder_pid, command, expires_at)
+      // `previous` is the row as this statement's snapshot saw it: only for the takeover warning.
+      const taken = await this.query<{ id: string; previous: { holder_machine: string; holder_pid: number; command: string; expires_at: string } | null }>(
+        `WITH previous AS (SELECT holder_machine, holder_pid, command, expires_at FROM ceso_locks WHERE host = $2 AND vm = $3 AND expires_at <= now())
+         INSERT INTO ceso_locks AS l (id, host, vm, holder_user, holder_machine, holder_pid, command, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
          ON CONFLICT (host, vm) DO UPDATE SET
            id = EXCLUDED.id, holder_user = EXCLUDED.holder_user, holder_machine = EXCLUDED.holder_machine,
            holder_pid = EXCLUDED.holder_pid, command = EXCLUDED.command, since = now(), renewed_at = now(), expires_at = EXCLUDED.expires_at
          WHERE l.expires_at <= now()
-         RETURNING id`,
+         RETURNING id, (SELECT row_to_json(previous) FROM previous) AS previous`,
         [id, request.host, request.vm, osUser(), hostname(), process.pid, request.command, ttlSeconds],
       );
-      if (taken.length === 1) return this.held(id, request, ttlSeconds);
+      if (taken.length === 1) {
+        const previous = taken[0]?.previous;
+        if (previous !== null && previous !== undefined) {
+          warn(`took over the lock on VM "${request.vm}" left by ceso pid ${previous.holder_pid} on ${previous.holder_machine} (${previous.command}): it lapsed at ${new Date(previous.expires_at).toISOString()} without a renewal`);
+        }
+        return this.held(id, request, ttlSeconds);
+      }
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw await this.lockedError(request);
       await sleep(Math.min(remaining, delay * (0.5 + Math.random())), request.signal);

@@ -129,6 +129,7 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
       const started = Date.now();
       const taker = await onB(['vm', 'power', 'shared1', 'off', '--lock-timeout', '30', '--json']);
       expect(taker.code, taker.stdout + taker.stderr).toBe(0);
+      expect(taker.stderr).toContain(`took over the lock on VM "shared1" left by ceso pid ${held.holder.pid}`);
       // Not before the dead holder's lock lapsed (3 s after its last renewal), nor long after.
       expect(Date.now() - started).toBeLessThan(15_000);
       expect(await locksIn()).toEqual([]);
