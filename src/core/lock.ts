@@ -45,9 +45,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { hostname as osHostname, userInfo } from 'node:os';
+import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { cesoHome } from '../config/home.js';
+import { currentUser } from './audit.js';
 import { CesoError } from './errors.js';
 
 export interface LockHolder {
@@ -222,7 +223,7 @@ function holderRecord(options: AcquireVmLockOptions): LockRecord {
     token: randomBytes(8).toString('hex'),
     host: options.host,
     vm: options.vm,
-    user: osUser(),
+    user: currentUser(),
     ...(boot === undefined ? {} : { bootId: boot }),
     ...(start === undefined ? {} : { startTime: start }),
   };
@@ -387,14 +388,6 @@ export function forceReleaseVmLock(id: string, home?: string): LockFileEntry {
   return entry;
 }
 
-function osUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? 'unknown';
-  }
-}
-
 // ----------------------------------------------------------------------------------------------
 // Reading and judging a lock file
 
@@ -528,7 +521,8 @@ function interrupted(options: AcquireVmLockOptions): CesoError {
   return new CesoError('INTERRUPTED', `interrupted while waiting for the lock on VM "${options.vm}" on ${options.host}`);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);

@@ -16,11 +16,12 @@
  * - The URL's password is never printed: messages name the database by redactUrl's form.
  */
 import { randomBytes } from 'node:crypto';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import type * as PgModule from 'pg';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import type { AuditLog, AuditRecord } from '../core/audit.js';
-import { maskArguments } from '../core/audit.js';
+import { currentUser, maskArguments } from '../core/audit.js';
+import { sleep } from '../core/lock.js';
 import { CesoError, connectionFailure, isCesoError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import type { ResolvedPostgresState } from '../config/resolve.js';
@@ -171,7 +172,7 @@ export class PostgresStateStore implements StateStore {
            holder_pid = EXCLUDED.holder_pid, command = EXCLUDED.command, since = now(), renewed_at = now(), expires_at = EXCLUDED.expires_at
          WHERE l.expires_at <= now()
          RETURNING id, (SELECT row_to_json(previous) FROM previous) AS previous`,
-        [id, request.host, request.vm, osUser(), hostname(), process.pid, request.command, ttlSeconds],
+        [id, request.host, request.vm, currentUser(), hostname(), process.pid, request.command, ttlSeconds],
       );
       if (taken.length === 1) {
         const previous = taken[0]?.previous;
@@ -438,14 +439,6 @@ async function loadPg(): Promise<typeof PgModule> {
   return module.default ?? module;
 }
 
-function osUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? 'unknown';
-  }
-}
-
 function describe(error: unknown): string {
   return isCesoError(error) ? error.message : error instanceof Error ? error.message : String(error);
 }
@@ -456,16 +449,4 @@ function warn(message: string): void {
   } catch {
     // stderr is gone: nothing more to say.
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -3,31 +3,14 @@
 // between processes of one machine, and state migrate's answer for local.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LockEntry } from '../../src/state/store.js';
+import { waitFor } from '../support/wait.js';
 import { openSimulatorWorkspace, requireBuiltCli, runCli, type SimulatorWorkspace } from '../support/cli.js';
-
-interface LockJson {
-  id: string;
-  host: string;
-  vm: string;
-  holder: { user: string; machine: string; pid: number; command: string };
-  expiresAt: string | null;
-  state: string;
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('the local state backend: lock list / release, idempotency keys', () => {
   let bed: SimulatorWorkspace;
   const ceso = (args: string[], onSpawn?: (child: ChildProcess) => void) => runCli(args, { env: bed.env, timeoutMs: 90_000, ...(onSpawn ? { onSpawn } : {}) });
-  const locks = async (): Promise<LockJson[]> => (await ceso(['lock', 'list', '--json'])).json<{ locks: LockJson[] }>().locks;
+  const locks = async (): Promise<LockEntry[]> => (await ceso(['lock', 'list', '--json'])).json<{ locks: LockEntry[] }>().locks;
 
   beforeAll(async () => {
     requireBuiltCli();

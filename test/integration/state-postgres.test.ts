@@ -8,32 +8,14 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LockEntry } from '../../src/state/store.js';
+import { waitFor } from '../support/wait.js';
 import { requireBuiltCli, runCli, simulatorConfig, workspace, type CesoWorkspace, type CliResult } from '../support/cli.js';
 import { startSimulator, type Simulator } from '../support/simulator.js';
 import { freePort, startPostgres, type PostgresServer } from '../support/postgres.js';
 
 interface ErrorJson {
   error: { code: string; message: string; hint?: string; details?: Record<string, unknown> };
-}
-interface LockJson {
-  id: string;
-  host: string;
-  vm: string;
-  holder: { user: string; machine: string; pid: number; command: string };
-  since: string;
-  expiresAt: string | null;
-  state: string;
-}
-
-/** Polls `check` until it returns a value (not undefined), at most `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('shared state in PostgreSQL: two machines, one host, one database', () => {
@@ -47,10 +29,10 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
   const onA = (args: string[], options: { env?: Record<string, string>; onSpawn?: (child: ChildProcess) => void } = {}) =>
     runCli(args, { env: envOf(machineA, options.env), ...(options.onSpawn ? { onSpawn: options.onSpawn } : {}), timeoutMs: 90_000 });
   const onB = (args: string[], env: Record<string, string> = {}) => runCli(args, { env: envOf(machineB, env), timeoutMs: 90_000 });
-  const locksIn = async (): Promise<LockJson[]> => {
+  const locksIn = async (): Promise<LockEntry[]> => {
     const result = await onB(['lock', 'list', '--json']);
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    return result.json<{ locks: LockJson[] }>().locks;
+    return result.json<{ locks: LockEntry[] }>().locks;
   };
   const secretFree = (...results: CliResult[]) => {
     for (const result of results) {
