@@ -74,6 +74,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
     configureLogger(this.flags['log-level']);
+    // An audited command needs the state store (its lock, its audit record): connecting to a
+    // postgres backend now overlaps the connection with the command's own start. A failure waits
+    // for the first use to be reported.
+    if ((this.ctor as typeof BaseCommand).audited) this.stateStore().catch(() => undefined);
   }
 
   /** The host this invocation acts on, after flags, environment and file are merged. */
