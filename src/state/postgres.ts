@@ -190,15 +190,19 @@ export class PostgresStateStore implements StateStore {
 
   private held(id: string, request: AcquireLockRequest, ttlSeconds: number): HeldLock {
     let lost = false;
+    let failing = false;
     const renew = async (): Promise<void> => {
       try {
         const rows = await this.query('UPDATE ceso_locks SET expires_at = now() + make_interval(secs => $2), renewed_at = now() WHERE id = $1 RETURNING id', [id, ttlSeconds]);
+        failing = false;
         if (rows.length === 0 && !lost) {
           lost = true;
           warn(`the lock on VM "${request.vm}" on ${request.host} is no longer this process's (released with ceso lock release --force, or expired while the database was out of reach)`);
         }
       } catch (error) {
-        warn(`could not renew the lock on VM "${request.vm}" (${describe(error)}); it lapses ${ttlSeconds} s after the last renewal`);
+        // Once per outage, not on every beat.
+        if (!failing) warn(`could not renew the lock on VM "${request.vm}" (${describe(error)}); it lapses ${ttlSeconds} s after the last renewal`);
+        failing = true;
       }
     };
     const heartbeat = setInterval(() => void renew(), Math.max(250, (ttlSeconds * 1000) / 3));
