@@ -298,6 +298,30 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
       }
     });
 
+    it('the database going away mid-command: the command ends (no hang), the lock release and the audit record fall back with warnings', async () => {
+      const own = await startPostgres();
+      try {
+        const ownUrl = await own.createDatabase('gone');
+        await sim.control('delay', { method: 'PowerOnVM_Task', ms: 3000 });
+        expect((await onA(['vm', 'power', 'shared1', 'off', '--json'])).code).toBe(0);
+        const running = onA(['vm', 'power', 'shared1', 'on', '--json'], { env: { CESO_STATE_URL: ownUrl } });
+        // (The table appears once the command has migrated the new database.)
+        const lockRows = () => own.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'ceso_locks'", [], 'gone').then(async ([row]) => (row?.n === 1 ? own.query('SELECT id FROM ceso_locks', [], 'gone') : []));
+        await waitFor('the lock row', async () => ((await lockRows()).length > 0 ? true : undefined));
+        await own.stop();
+        const started = Date.now();
+        const result = await running;
+        expect(result.code, result.stdout + result.stderr).toBe(0);
+        expect(Date.now() - started).toBeLessThan(15_000);
+        expect(result.stderr).toContain('could not release the lock on VM "shared1"');
+        expect(result.stderr).toContain('the audit record went to the local audit.log');
+        secretFree(result);
+      } finally {
+        await sim.control('reset');
+        await own.stop();
+      }
+    });
+
     it('a wrong password is AUTH_FAILED (exit 6) naming the state database, without the password', async () => {
       const wrong = `postgres://ceso:not-${pg.password}@127.0.0.1:${pg.port}/shared`;
       const result = await onA(['lock', 'list', '--json'], { env: { CESO_STATE_URL: wrong } });
