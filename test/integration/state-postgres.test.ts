@@ -193,6 +193,12 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
     const deletedAgain = await onA(['vm', 'delete', 'idem2', '--yes', '--idempotency-key', 'del-idem2', '--json']);
     expect(deletedAgain.code, deletedAgain.stdout).toBe(0);
     expect(deletedAgain.json()).toMatchObject({ deleted: true, replayed: true });
+    // Kept 24 h (from the database's clock): past its expiry the key is forgotten, and the repeat runs again.
+    const [kept] = await pg.query<{ hours: number }>("SELECT round(extract(epoch FROM expires_at - created_at) / 3600)::int AS hours FROM ceso_idempotency_keys WHERE key = 'del-idem2'", [], 'shared');
+    expect(kept?.hours).toBe(24);
+    await pg.query("UPDATE ceso_idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'del-idem2'", [], 'shared');
+    const forgotten = await onA(['vm', 'delete', 'idem2', '--yes', '--idempotency-key', 'del-idem2', '--json']);
+    expect(forgotten.json<ErrorJson>().error.code).toBe('VM_NOT_FOUND');
     // A dry run never touches a key.
     const planned = await onA(['vm', 'create', 'idem3', '--dry-run', '--idempotency-key', 'dry-key', '--json']);
     expect(planned.json()).toMatchObject({ dryRun: true });
