@@ -2,11 +2,11 @@
 // VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
 //
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
-//   BENCH_ONLY=list,listweight,create,ssh,import,wait,day2,fleet,metrics   a subset of the sections
+//   BENCH_ONLY=list,listweight,create,ssh,import,wait,day2,fleet,metrics,state   a subset of the sections
 //   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
 //   BENCH_DAY2_MIB=2048     the disk data of the VM the day-2 section backs up
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildOva } from '../test/support/ova.js';
@@ -14,9 +14,13 @@ import { CLI, openSimulatorWorkspace, sshConfig, type CesoWorkspace } from '../t
 import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
 import { openFleetWorkspace } from '../test/support/fleet.js';
 import { startSshServer } from '../test/support/sshd.js';
+import { startPostgres } from '../test/support/postgres.js';
+import { LocalStateStore } from '../src/state/local.js';
+import { openPostgresStore } from '../src/state/postgres.js';
+import type { StateStore } from '../src/state/store.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2,fleet,metrics').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2,fleet,metrics,state').split(','));
 const DAY2_MIB = Number(process.env.BENCH_DAY2_MIB ?? 2048);
 const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
 
@@ -511,6 +515,53 @@ async function metricsSection(): Promise<void> {
   });
 }
 
+async function stateSection(): Promise<void> {
+  console.log(`\n## shared state: VM lock acquire + release, PostgreSQL against the local lock files; ${ROUNDS} rounds, medians`);
+  const pg = await startPostgres();
+  const home = mkdtempSync(join(tmpdir(), 'ceso-bench-state-'));
+  try {
+    const url = await pg.createDatabase('bench');
+    const local = new LocalStateStore(home);
+    const shared = await openPostgresStore({ backend: 'postgres', url, connectTimeoutMs: 5000, lockTtlMs: 60_000 });
+    try {
+      const cycle = async (store: StateStore): Promise<number> => {
+        const started = performance.now();
+        const lock = await store.acquireLock({ host: '127.0.0.1:443', vm: 'bench-vm', command: 'ceso bench', timeoutMs: 0 });
+        await lock.release();
+        return performance.now() - started;
+      };
+      const samples = { local: [] as number[], postgres: [] as number[] };
+      for (let warm = 0; warm < 5; warm += 1) await Promise.all([cycle(local), cycle(shared)].map((promise) => promise.catch(() => 0)));
+      for (let round = 0; round < ROUNDS * 20; round += 1) {
+        samples.local.push(await cycle(local));
+        samples.postgres.push(await cycle(shared));
+      }
+      const [l, p] = [median(samples.local), median(samples.postgres)];
+      console.log(`in one process (warm connection), ${ROUNDS * 20} alternating cycles: local ${l.toFixed(2)} ms, postgres ${p.toFixed(2)} ms: added ${(p - l).toFixed(2)} ms per acquire + release`);
+    } finally {
+      await shared.close();
+    }
+
+    // A whole command that takes the VM lock and writes an audit record: vm power on of a VM already on (no change).
+    await withSimulator(1, async (sim, ws) => {
+      const create = timeOnce(ceso(ws, sim, 'create', 'vm', 'create', 'bench-lock', '--json'));
+      if (create.code !== 0) throw new Error(`create failed: ${create.stdout}`);
+      const onLocal = ceso(ws, sim, 'vm power (local state)', 'vm', 'power', 'bench-lock', 'on', '--json');
+      // Another machine (its own CESO_HOME, so its own session and compile caches) with the state in PostgreSQL.
+      const pgConfig = join(home, 'config.yaml');
+      writeFileSync(pgConfig, `${readFileSync(ws.configPath, 'utf8')}state:\n  backend: postgres\n  url: ${url}\n`, { mode: 0o600 });
+      const base = ceso(ws, sim, 'vm power (postgres state)', 'vm', 'power', 'bench-lock', 'on', '--json');
+      const onPostgres: Command = { ...base, env: { ...base.env, CESO_HOME: home, CESO_CONFIG: pgConfig } };
+      const medians = measure([onLocal, onPostgres]);
+      const [l, p] = [medians.get(onLocal.label) as number, medians.get(onPostgres.label) as number];
+      console.log(`whole process (vm power on, already on: lock, read, audit): local ${fmt(l)}, postgres ${fmt(p)}: added ${fmt(p - l)} (= ${ratio(p, l)}; pg load, connect, schema check, lock row, audit row)`);
+    });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+    await pg.stop();
+  }
+}
+
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
 if (ONLY.has('listweight')) await listWeightSection();
@@ -521,3 +572,4 @@ if (ONLY.has('wait')) await waitSection();
 if (ONLY.has('day2')) await day2Section();
 if (ONLY.has('fleet')) await fleetSection();
 if (ONLY.has('metrics')) await metricsSection();
+if (ONLY.has('state')) await stateSection();

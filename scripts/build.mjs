@@ -6,7 +6,8 @@
 // run deserializes bytecode instead of compiling. CommonJS, because Node 20 can use a code cache
 // for a vm.Script but not for an ES module. Code a command does not run costs little: V8 compiles
 // functions lazily, so an unused function is never compiled. ssh2 (native addons) stays in
-// node_modules and loads only on the SSH path.
+// node_modules and loads only on the SSH path. pg (the postgres state backend) is bundled, and its
+// CommonJS modules run only when src/state/postgres.ts first imports it.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,8 @@ const { metafile } = await build({
   supported: { 'dynamic-import': false },
   inject: [join(root, 'scripts/stubs/import-meta-url.mjs')],
   // oclif can load TypeScript sources through these in development; ceso ships JavaScript only.
-  external: ['typescript', 'ts-node', 'tsx', 'node-ssh', 'ssh2'],
+  // pg-native: pg's optional libpq binding, required only if asked for (pg.native); ceso uses pg's pure-JavaScript client.
+  external: ['typescript', 'ts-node', 'tsx', 'node-ssh', 'ssh2', 'pg-native'],
   // Stand-ins for what axios imports at start-up and ceso never uses (scripts/stubs).
   alias: { 'form-data': join(root, 'scripts/stubs/form-data.mjs'), http2: join(root, 'scripts/stubs/lazy-http2.mjs') },
   plugins: [dependencyPatches],

@@ -2,7 +2,7 @@
 # Installs what ceso's test bed needs and is missing, on a fresh Debian machine with Node 20:
 # Go and govmomi (VMware's simulator and the ESXi shell emulator are built from them, offline),
 # OpenSSH (a real server on loopback for the SSH path), netplan and qemu-img, the Python modules
-# cloud-init imports, Debian's cloud-init unpacked (not installed) into test/.cache/cloud-init/
+# cloud-init imports, PostgreSQL (a real server for the shared-state tests), Debian's cloud-init unpacked (not installed) into test/.cache/cloud-init/
 # (the tests run its own VMware datasource, user-data and schema code on what ceso writes),
 # Prometheus's promtool (the tests check ceso metrics' exposition with it),
 # and the npm dependencies.
@@ -26,6 +26,8 @@ command -v script >/dev/null 2>&1 || missing+=(bsdutils)  # a real terminal for 
 [ -x /usr/sbin/netplan ] || missing+=(netplan.io)       # `netplan generate` on what cloud-init renders
 command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # promtool check metrics on ceso metrics' output
+# initdb/pg_ctl for test/support/postgres.ts (a throwaway cluster per test file; the package's own cluster is not used)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 # What cloud-init 22.4 imports (its package's Depends that are Python modules).
 has_py_module yaml || missing+=(python3-yaml)
 has_py_module jinja2 || missing+=(python3-jinja2)

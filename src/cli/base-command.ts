@@ -8,10 +8,14 @@ import type { Services } from '../core/services.js';
 import { renderPlanText } from './render.js';
 import { CesoError, isCesoError } from '../core/errors.js';
 import { configureLogger, logger, LOG_LEVELS, type LogLevel } from '../core/log.js';
-import { loadConfig } from '../config/load.js';
-import { resolveTarget, type HostTarget } from '../config/resolve.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { resolveState, resolveTarget, type HostTarget } from '../config/resolve.js';
 import { resolveFleet, runOnHosts, selectHosts, singleFleet, type HostOutcome } from '../core/fleet.js';
 import type { Via } from '../core/vm.js';
+import type { StateStore } from '../state/store.js';
+
+/** Flags that say how to run a request, not what it asks for: a retry may change them. */
+const IDEMPOTENCY_NEUTRAL_FLAGS = new Set(['idempotency-key', 'lock-timeout', 'wait-timeout', 'json', 'log-level', 'yes', 'via', 'config', 'host', 'dry-run']);
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -55,6 +59,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: BaseFlags<T>;
   protected args!: BaseArgs<T>;
   private cachedTarget: HostTarget | undefined;
+  private cachedConfig: LoadedConfig | undefined;
+  private store: Promise<StateStore> | undefined;
   private failure: CesoError | undefined;
   private lastVia: HostBackend['via'] | undefined;
   /** A fan-out (onEachHost): its mode, and each host as it ended, audited as one record per host. */
@@ -73,11 +79,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
     configureLogger(this.flags['log-level']);
+    // An audited command needs the state store (its lock, its audit record): connecting to a
+    // postgres backend now overlaps the connection with the command's own start. A failure waits
+    // for the first use to be reported.
+    if ((this.ctor as typeof BaseCommand).audited) this.stateStore().catch(() => undefined);
   }
 
   /** The host this invocation acts on, after flags, environment and file are merged. */
   protected target(): HostTarget {
-    this.cachedTarget ??= resolveTarget(loadConfig(this.flags.config), {
+    this.cachedTarget ??= resolveTarget(this.loadedConfig(), {
       host: this.flags.host ?? this.impliedHost(),
       requirePassword: (this.ctor as typeof BaseCommand).needsPassword,
     });
@@ -93,6 +103,46 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected lockHost(target: HostTarget = this.target()): string {
     const { api } = target;
     return `${api.host}:${api.port}`;
+  }
+
+  protected loadedConfig(): LoadedConfig {
+    this.cachedConfig ??= loadConfig(this.flags.config);
+    return this.cachedConfig;
+  }
+
+  /** The state store of `state:` (src/state), opened once per invocation and closed at its end. */
+  protected stateStore(): Promise<StateStore> {
+    this.store ??= (async () => {
+      const { openStateStore } = await import('../state/store.js');
+      return openStateStore(resolveState(this.loadedConfig()), { version: this.config.version });
+    })();
+    return this.store;
+  }
+
+  /**
+   * Runs `run` under --idempotency-key (src/state/idempotency.ts): a repeat of the same request
+   * returns the first run's result with replayed: true; no key, or a dry run, just runs. The
+   * request is the arguments and flags as given (not what they resolve to: --ttl 2h is the same
+   * request a minute later), less those that only say how to run it (IDEMPOTENCY_NEUTRAL_FLAGS).
+   */
+  protected async idempotent<R extends object>(op: string, run: () => Promise<R>): Promise<R | (R & { replayed: boolean })> {
+    const flags = this.flags as { 'idempotency-key'?: string; 'dry-run'?: boolean; 'lock-timeout'?: number };
+    const key = flags['idempotency-key'];
+    if (key === undefined || flags['dry-run'] === true) return run();
+    const { runIdempotent, checkIdempotencyKey } = await import('../state/idempotency.js');
+    checkIdempotencyKey(key);
+    const { api } = this.target();
+    const request = {
+      args: this.args,
+      flags: Object.fromEntries(Object.entries(this.flags as Record<string, unknown>).filter(([name]) => !IDEMPOTENCY_NEUTRAL_FLAGS.has(name))),
+    };
+    const outcome = await runIdempotent(
+      await this.stateStore(),
+      { key, op, scope: `${api.host}:${api.port}`, request, timeoutMs: (flags['lock-timeout'] ?? 0) * 1000, command: `ceso ${op}` },
+      run,
+    );
+    if (outcome.replayed) this.print(`Idempotency key ${key}: replayed the result of the first run (${outcome.firstRunAt}); nothing was changed`);
+    return { ...outcome.result, replayed: outcome.replayed };
   }
 
   /** Runs one operation on the host's backend and always releases the connection. */
@@ -217,13 +267,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const host = this.lockHost(options.target);
     const locks = [];
     try {
-      const { acquireVmLock } = await import('../core/lock.js');
+      const store = await this.stateStore();
       for (const name of names) {
-        locks.push(await acquireVmLock({ host, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
+        locks.push(await store.acquireLock({ host, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')}`.trim(), timeoutMs: timeoutSeconds * 1000 }));
       }
       return await run();
     } finally {
-      for (const lock of locks.reverse()) lock.release();
+      for (const lock of locks.reverse()) await lock.release();
     }
   }
 
@@ -253,6 +303,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       return result;
     } finally {
       if ((this.ctor as typeof BaseCommand).audited && this.flags !== undefined) for (const host of this.fleetHosts ?? [undefined]) await this.audit(started, result, host);
+      if (this.store !== undefined) await this.store.then((store) => store.close(), () => undefined);
     }
   }
 
@@ -263,7 +314,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const args = (this.args ?? {}) as Record<string, unknown>;
     const target = host === undefined ? this.cachedTarget : host.target;
     const failure = host?.error ?? this.failure;
-    appendAudit({
+    const record: Parameters<typeof appendAudit>[0] = {
       time: started.toISOString(),
       user: currentUser(),
       host: target === undefined ? (host?.host ?? '') : `${target.name} (${target.api.host}:${target.api.port})`,
@@ -278,7 +329,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       // the VM argument, else a --name flag (template import, vm restore), else the VM the result names (a pool lease's vm)
       vm: [args.name, args.vm, (this.flags as Record<string, unknown>).name, outcome.name, outcome.vm].find((value): value is string => typeof value === 'string') ?? null,
       durationMs: host?.durationMs ?? Date.now() - started.getTime(),
-    });
+    };
+    // The shared trail when state is in PostgreSQL; audit.log when the database cannot take it (never lost).
+    try {
+      await (await this.stateStore()).appendAudit(record);
+    } catch (error) {
+      if (isCesoError(error) && error.code === 'CONFIG_INVALID') return appendAudit(record);
+      process.stderr.write(`Warning: the audit record went to the local audit.log: ${toCesoError(error).message}\n`);
+      appendAudit(record);
+    }
   }
 
   /** Every result says the security mode it ran under (each element, for list results). */

@@ -44,3 +44,12 @@ export const waitFlags = {
   })(),
   'wait-timeout': Flags.integer({ description: 'Seconds --wait waits at most', default: 600, min: 1 }),
 };
+
+/** `--idempotency-key`: a repeat of the same request returns the first result (src/state/idempotency.ts). */
+export const idempotencyFlags = {
+  'idempotency-key': Flags.string({
+    description:
+      'A name for this request, kept 24 h: a repeat with the same key and request returns the first result (replayed: true) and changes nothing, ' +
+      'waits (up to --lock-timeout) while the first still runs; another request with the key is IDEMPOTENCY_CONFLICT. A failed run frees the key',
+  }),
+};

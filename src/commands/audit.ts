@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { renderTable } from '../cli/table.js';
-import { parseSince, readAuditLog, type AuditRecord } from '../core/audit.js';
+import { parseSince, type AuditRecord } from '../core/audit.js';
 
 export type AuditResult = AuditRecord[];
 
@@ -10,6 +10,7 @@ export default class Audit extends BaseCommand<typeof Audit> {
   static override description =
     'Every mutating command, dry-runs included, appends one JSON line to ~/.ceso/audit.log ($CESO_HOME/audit.log, mode 0600): ' +
     'time, OS user, host, command, arguments (secrets masked), mode, path (api or ssh), dry-run, outcome, error code, VM and duration. ' +
+    'With state.backend postgres the records go to the shared database instead (ceso_audit_events, append-only), and this command reads them there. ' +
     'This command reads it, oldest first; it needs no host.';
   static override examples = [
     '<%= config.bin %> audit',
@@ -24,7 +25,7 @@ export default class Audit extends BaseCommand<typeof Audit> {
 
   async run(): Promise<AuditResult> {
     const since = this.flags.since === undefined ? undefined : parseSince(this.flags.since);
-    const { records, skipped, path } = readAuditLog(since === undefined ? {} : { since });
+    const { records, skipped, path } = await (await this.stateStore()).readAudit(since === undefined ? {} : { since });
     if (skipped > 0) process.stderr.write(`Warning: skipped ${skipped} unreadable line(s) in ${path}\n`);
     if (records.length === 0) {
       this.print(since === undefined ? `No audit records in ${path}` : `No audit records since ${since.toISOString()} in ${path}`);

@@ -11,7 +11,10 @@ import PoolFill from './pool/fill.js';
 import PoolRelease from './pool/release.js';
 import PoolReap from './pool/reap.js';
 import PoolStatus from './pool/status.js';
+import LockList from './lock/list.js';
+import LockRelease from './lock/release.js';
 import Schema from './schema.js';
+import StateMigrate from './state/migrate.js';
 import TemplateImport from './template/import.js';
 import TemplateList from './template/list.js';
 import VmBackup from './vm/backup.js';
@@ -43,7 +46,10 @@ export const COMMANDS = {
   'pool:reap': PoolReap,
   'pool:release': PoolRelease,
   'pool:status': PoolStatus,
+  'lock:list': LockList,
+  'lock:release': LockRelease,
   schema: Schema,
+  'state:migrate': StateMigrate,
   'template:import': TemplateImport,
   'template:list': TemplateList,
   'vm:backup': VmBackup,

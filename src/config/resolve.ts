@@ -1,12 +1,14 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CesoError } from '../core/errors.js';
+import { cesoHome } from './home.js';
 import type { LoadedConfig } from './load.js';
 import {
   backupSchema,
   defaultsSchema,
   securitySchema,
   sshSchema,
+  stateSchema,
   thumbprintPattern,
   type BackupConfig,
   type DefaultsConfig,
@@ -104,6 +106,7 @@ export function resolveTarget(loaded: LoadedConfig, flags: TargetFlags, env: Nod
   const unset = loaded.unsetVariables.filter(
     (item) =>
       (!item.path.startsWith('hosts.') || item.path.startsWith(`hosts.${name}.`)) &&
+      !item.path.startsWith('state.') &&
       !(flags.requirePassword === false && item.path.endsWith('password')),
   );
   if (unset.length > 0) {
@@ -180,4 +183,57 @@ export function resolveSecurity(fromFile: SecurityConfig | undefined, env: NodeJ
     });
   }
   return requested === 'restricted' ? { ...security, mode: 'restricted' } : security;
+}
+
+export interface ResolvedLocalState {
+  backend: 'local';
+  home: string;
+}
+
+export interface ResolvedPostgresState {
+  backend: 'postgres';
+  /** The connection URL, password included: never print it (redactUrl). */
+  url: string;
+  connectTimeoutMs: number;
+  lockTtlMs: number;
+}
+
+export type ResolvedState = ResolvedLocalState | ResolvedPostgresState;
+
+/** The `state:` section: the local backend unless it says postgres; CESO_STATE_URL gives (and overrides) the URL. */
+export function resolveState(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): ResolvedState {
+  const state = stateSchema.parse(loaded.file.state ?? {});
+  if (state.backend === 'local') return { backend: 'local', home: cesoHome(env) };
+  const url = env.CESO_STATE_URL !== undefined && env.CESO_STATE_URL !== '' ? env.CESO_STATE_URL : state.url;
+  if (url === undefined || url === '') {
+    const unset = loaded.unsetVariables.find((item) => item.path === 'state.url');
+    throw new CesoError(
+      'CONFIG_INVALID',
+      unset === undefined
+        ? `${loaded.path}: state.backend is postgres but there is no state.url, and CESO_STATE_URL is not set`
+        : `${loaded.path}: state.url: environment variable ${unset.variable} is not set`,
+      { hint: 'Export CESO_STATE_URL=postgres://USER:PASSWORD@HOST:5432/DATABASE, or write state.url (e.g. url: ${CESO_STATE_URL})' },
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CesoError('CONFIG_INVALID', 'state.url (or CESO_STATE_URL) is not a URL', { hint: 'Write it as postgres://USER:PASSWORD@HOST:5432/DATABASE (percent-encode special characters of the password)' });
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new CesoError('CONFIG_INVALID', `state.url (or CESO_STATE_URL) must be a postgres:// URL, not ${redactUrl(url)}`, { hint: 'Write it as postgres://USER:PASSWORD@HOST:5432/DATABASE' });
+  }
+  return { backend: 'postgres', url, connectTimeoutMs: state.connectTimeoutSeconds * 1000, lockTtlMs: state.lockTtlSeconds * 1000 };
+}
+
+/** A database URL safe to print: no password, no query string (it may hold one too). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const user = parsed.username === '' ? '' : `${parsed.username}${parsed.password === '' ? '' : ':***'}@`;
+    return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(a URL that does not parse)';
+  }
 }

@@ -117,6 +117,19 @@ export const fleetSchema = z.strictObject({
   parallel: z._default(z.number().check(z.int(), z.gte(1), z.lte(64)), 8),
 });
 
+/**
+ * Where locks, the audit trail and idempotency keys live (src/state): files in CESO_HOME (local,
+ * one machine) or a PostgreSQL database every machine shares. url may be \${CESO_STATE_URL};
+ * the environment variable CESO_STATE_URL also sets it.
+ */
+export const stateSchema = z.strictObject({
+  backend: z._default(z.enum(['local', 'postgres']), 'local'),
+  url: z.optional(z.string()),
+  connectTimeoutSeconds: z._default(seconds(300), 5),
+  /** A postgres lock lapses this long after its holder's last heartbeat (every third of it). */
+  lockTtlSeconds: z._default(z.number().check(z.gte(1), z.lte(3600)), 60),
+});
+
 export const hostEntrySchema = z.strictObject({
   esxi: esxiSchema,
   ssh: z.optional(sshSchema),
@@ -133,6 +146,7 @@ export const configFileSchema = z.strictObject({
   backup: z.optional(backupSchema),
   pools: z.optional(z.record(z.string().check(z.regex(poolNamePattern, 'expected a pool name of 1 to 40 lowercase letters, digits or "-", starting with a letter or digit')), poolSchema)),
   fleet: z.optional(fleetSchema),
+  state: z.optional(stateSchema),
 });
 
 export type EsxiConfig = z.infer<typeof esxiSchema>;
@@ -142,4 +156,5 @@ export type SecurityConfig = z.infer<typeof securitySchema>;
 export type BackupConfig = z.infer<typeof backupSchema>;
 export type PoolConfig = z.infer<typeof poolSchema>;
 export type FleetConfig = z.infer<typeof fleetSchema>;
+export type StateConfig = z.infer<typeof stateSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;

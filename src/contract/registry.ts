@@ -43,6 +43,9 @@ import type { PoolFillResult } from '../commands/pool/fill.js';
 import type { PoolReapResult } from '../commands/pool/reap.js';
 import type { PoolReleaseResult } from '../commands/pool/release.js';
 import type { PoolStatusResult } from '../commands/pool/status.js';
+import type { LockListResult } from '../commands/lock/list.js';
+import type { LockReleaseResult } from '../commands/lock/release.js';
+import type { StateMigrateResult } from '../commands/state/migrate.js';
 import * as s from './schemas.js';
 
 export type Mode = z.output<typeof s.modeSchema>;
@@ -103,6 +106,10 @@ export const CONTRACT = {
   // config init and validate read no host: no mode is added (validate reports the file's own mode).
   'config init': command<ConfigInitResult>()({ summary: 'The starter configuration file written', result: s.configInitResult, mode: false }),
   'config validate': command<ConfigValidateResult>()({ summary: 'A valid configuration: its hosts, default host and mode', result: s.configValidateResult, mode: false }),
+  // The shared state needs no host: no mode.
+  'lock list': command<LockListResult>()({ summary: 'The locks held on VMs and idempotency keys, in the configured state backend', result: s.lockListResult, mode: false }),
+  'lock release': command<LockReleaseResult>()({ summary: 'The lock removed by --force', result: s.lockReleaseResult, mode: false }),
+  'state migrate': command<StateMigrateResult>()({ summary: 'The schema version before and after, and the migrations applied (or, on a --dry-run, to apply)', result: s.stateMigrateResult, mode: false }),
   schema: command<SchemaResult>()({ summary: 'The commands with a schema, or one command’s schemas', result: s.schemaResult, mode: false }),
 } as const satisfies Record<string, ContractEntry>;
 

@@ -176,9 +176,12 @@ export const guestWaitOutcomeSchema = z.strictObject({
 
 export const vmListHostResult = z.array(z.extend(vmSummarySchema, { via: viaSchema }));
 export const vmInfoResult = z.extend(vmDetailsSchema, { via: viaSchema });
-export const vmCreateResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), waitedShape)]);
-export const vmCloneResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), waitedShape)]);
-export const vmDeleteResult = z.union([dryRunSchema, ran(deleteOutcomeSchema)]);
+const replayedShape = {
+  replayed: z.optional(described(z.boolean(), 'With --idempotency-key: true when this is the first run’s result, replayed (nothing was changed now); false on the first run')),
+};
+export const vmCreateResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), { ...waitedShape, ...replayedShape })]);
+export const vmCloneResult = z.union([dryRunSchema, z.extend(ran(vmDetailsSchema), { ...waitedShape, ...replayedShape })]);
+export const vmDeleteResult = z.union([dryRunSchema, z.extend(ran(deleteOutcomeSchema), replayedShape)]);
 export const vmPowerResult = z.union([dryRunSchema, z.extend(ran(powerOutcomeSchema), { ip: described(z.nullable(z.string()), 'With --wait: the address the guest reports (see vm ip); null without --wait'), ...waitedShape })]);
 export const vmIpResult = z.extend(guestWaitOutcomeSchema, { via: viaSchema });
 
@@ -348,6 +351,38 @@ export const auditRecordSchema = z.strictObject({
 });
 
 export const auditResult = z.array(auditRecordSchema);
+
+// --- Shared state (src/state): lock list, lock release, state migrate -----------------------
+
+const stateBackendSchema = described(z.enum(['local', 'postgres']), 'Where the state lives: files in CESO_HOME (local) or the shared PostgreSQL database');
+const stateLocationSchema = described(z.string(), 'The CESO_HOME directory, or the database URL without its password');
+
+export const lockEntrySchema = z.strictObject({
+  id: described(z.string(), 'The id ceso lock release takes'),
+  host: described(z.string(), 'Host key "address:port" (idempotency-key for the lock of an idempotency key)'),
+  vm: described(z.string(), 'The VM name (or the idempotency key)'),
+  holder: z.strictObject({
+    user: described(z.string(), 'OS user of the holder'),
+    machine: described(z.string(), 'Host name of the holder’s machine'),
+    pid: count(),
+    command: described(z.string(), 'What the holder is doing, e.g. "ceso vm delete"'),
+  }),
+  since: described(z.string(), 'ISO time the lock was taken'),
+  expiresAt: described(z.nullable(z.string()), 'ISO time it lapses unless its holder renews it (postgres); null for a local lock, which lasts as long as its process'),
+  state: described(z.enum(['held', 'expired', 'stale']), 'held; expired (postgres: past expiresAt, the next ceso takes it over); stale (local: the holder process is gone)'),
+});
+
+export const lockListResult = z.strictObject({ backend: stateBackendSchema, location: stateLocationSchema, locks: z.array(lockEntrySchema) });
+export const lockReleaseResult = z.strictObject({ backend: stateBackendSchema, released: lockEntrySchema });
+
+export const stateMigrateResult = z.strictObject({
+  backend: stateBackendSchema,
+  location: stateLocationSchema,
+  dryRun: z.boolean(),
+  fromVersion: described(z.nullable(count()), 'Schema version before (null for the local backend)'),
+  toVersion: described(z.nullable(count()), 'Schema version after, or on a --dry-run the one it would reach'),
+  applied: described(z.array(z.strictObject({ version: count(), name: z.string() })), 'The migrations applied (on a --dry-run: those that would be)'),
+});
 
 export const hostTrustResult = z.strictObject({
   host: described(z.string(), 'The host entry name'),

@@ -49,8 +49,11 @@ export const ERROR_CODES = {
   BACKUP_DAMAGED: { exit: EXIT.CONFLICT, summary: 'The backup is incomplete or damaged (manifest, configuration or disks)' },
   POOL_EMPTY: { exit: EXIT.CONFLICT, summary: 'The warm pool has no ready VM to hand out' },
   LEASE_NOT_HELD: { exit: EXIT.CONFLICT, summary: 'The pool lease is not current (released, or expired and reclaimed)' },
+  IDEMPOTENCY_CONFLICT: { exit: EXIT.CONFLICT, summary: 'The idempotency key was used for a different request in the last 24 h' },
+  STATE_SCHEMA_NEWER: { exit: EXIT.CONFLICT, summary: 'The state database was migrated by a newer ceso' },
 
   HOST_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The host did not answer' },
+  STATE_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The state database (state.url) did not answer' },
   SOURCE_UNREACHABLE: { exit: EXIT.UNREACHABLE, summary: 'The web server of a package URL did not answer or failed' },
   TLS_UNTRUSTED: { exit: EXIT.UNREACHABLE, summary: "The host's certificate is not trusted" },
   SSH_HOST_KEY_UNTRUSTED: { exit: EXIT.UNREACHABLE, summary: "The host's SSH key is unknown or changed" },

@@ -48,6 +48,7 @@ import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readF
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { cesoHome } from '../config/home.js';
+import { currentUser } from './audit.js';
 import { CesoError } from './errors.js';
 
 export interface LockHolder {
@@ -59,6 +60,8 @@ export interface LockHolder {
 }
 
 export interface VmLock {
+  /** The lock's token: the id `ceso lock list` shows and `ceso lock release` takes. */
+  readonly id: string;
   /** Removes the lock file if it is still this lock's; idempotent; never throws. */
   release(): void;
 }
@@ -69,6 +72,8 @@ interface LockRecord extends LockHolder {
   token: string;
   host: string;
   vm: string;
+  /** The OS user of the holder (missing in files of older ceso versions). */
+  user?: string;
   /** /proc/sys/kernel/random/boot_id, where there is one. */
   bootId?: string;
   /** Field 22 of /proc/<pid>/stat (start time in clock ticks after boot), where there is one. */
@@ -203,7 +208,7 @@ function owned(path: string, record: LockRecord, directory: string): VmLock {
     release();
     throw error;
   }
-  return { release };
+  return { id: record.token, release };
 }
 
 function holderRecord(options: AcquireVmLockOptions): LockRecord {
@@ -218,6 +223,7 @@ function holderRecord(options: AcquireVmLockOptions): LockRecord {
     token: randomBytes(8).toString('hex'),
     host: options.host,
     vm: options.vm,
+    user: currentUser(),
     ...(boot === undefined ? {} : { bootId: boot }),
     ...(start === undefined ? {} : { startTime: start }),
   };
@@ -298,6 +304,91 @@ function sweep(path: string, directory: string): void {
 }
 
 // ----------------------------------------------------------------------------------------------
+// Listing and forced release (ceso lock list / lock release --force)
+
+export interface LockFileEntry {
+  id: string;
+  path: string;
+  host: string;
+  vm: string;
+  user: string;
+  hostname: string;
+  pid: number;
+  command: string;
+  since: string;
+  /** The holder process is gone (judged on this machine only, as for a takeover). */
+  stale: boolean;
+}
+
+/** Every lock file in the directory, oldest first; takeover guards and unreadable files are left out. */
+export function listVmLocks(home?: string): LockFileEntry[] {
+  const directory = lockDirectory(home);
+  let names: string[];
+  try {
+    names = readdirSync(directory);
+  } catch {
+    return [];
+  }
+  const entries: LockFileEntry[] = [];
+  for (const name of names.filter((candidate) => candidate.endsWith('.lock'))) {
+    const path = join(directory, name);
+    const seen = observe(path);
+    if (seen.state !== 'present' || seen.record === undefined) continue;
+    entries.push(fileEntry(path, seen));
+  }
+  return entries.sort((a, b) => a.since.localeCompare(b.since));
+}
+
+function fileEntry(path: string, seen: Observed & { state: 'present' }): LockFileEntry {
+  const record = seen.record as LockRecord;
+  return {
+    id: record.token,
+    path,
+    host: record.host,
+    vm: record.vm,
+    user: record.user ?? 'unknown',
+    hostname: record.hostname,
+    pid: record.pid,
+    command: record.command,
+    since: record.since,
+    stale: isStale(seen),
+  };
+}
+
+/**
+ * Removes the lock file with this id, only when its holder is dead (the takeover protocol above,
+ * so a live lock is never removed). A live holder, or one on another machine, is LOCKED with why.
+ */
+export function forceReleaseVmLock(id: string, home?: string): LockFileEntry {
+  const entry = listVmLocks(home).find((candidate) => candidate.id === id);
+  if (entry === undefined) {
+    throw new CesoError('NOT_FOUND', `no local lock has the id ${id}`, { hint: 'See the ids with ceso lock list' });
+  }
+  if (!entry.stale) {
+    const other = entry.hostname !== osHostname();
+    throw new CesoError(
+      'LOCKED',
+      other
+        ? `the lock ${id} on VM "${entry.vm}" is held by pid ${entry.pid} on ${entry.hostname}, another machine: ceso cannot tell from here whether it is still running`
+        : `the lock ${id} on VM "${entry.vm}" is held by pid ${entry.pid} (${entry.command}), which is still running`,
+      {
+        hint: other
+          ? `Stop that process on ${entry.hostname} (the lock goes with it), or remove ${entry.path} by hand once you know it is gone`
+          : `A local lock lasts as long as its process: wait for it, or stop pid ${entry.pid}; its lock is then free`,
+        details: { id, host: entry.host, vm: entry.vm, holder: { pid: entry.pid, command: entry.command, since: entry.since, hostname: entry.hostname } },
+      },
+    );
+  }
+  const directory = lockDirectory(home);
+  const content = `${JSON.stringify({ ...holderRecord({ host: entry.host, vm: entry.vm, command: 'ceso lock release', timeoutMs: 0 }) })}\n`;
+  const outcome = takeOver(entry.path, id, [], content, directory);
+  if (outcome !== 'done') {
+    throw new CesoError('LOCKED', `another ceso process is taking the stale lock ${id} over right now`, { hint: 'Run ceso lock list again in a moment' });
+  }
+  return entry;
+}
+
+// ----------------------------------------------------------------------------------------------
 // Reading and judging a lock file
 
 type Observed =
@@ -345,6 +436,7 @@ function parseRecord(text: string): LockRecord | undefined {
     since: typeof record.since === 'string' ? record.since : 'unknown',
     host: typeof record.host === 'string' ? record.host : '',
     vm: typeof record.vm === 'string' ? record.vm : '',
+    ...(typeof record.user === 'string' ? { user: record.user } : {}),
     ...(typeof record.bootId === 'string' ? { bootId: record.bootId } : {}),
     ...(typeof record.startTime === 'string' ? { startTime: record.startTime } : {}),
   };
@@ -429,7 +521,8 @@ function interrupted(options: AcquireVmLockOptions): CesoError {
   return new CesoError('INTERRUPTED', `interrupted while waiting for the lock on VM "${options.vm}" on ${options.host}`);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);

@@ -14,6 +14,7 @@ import { ROOT, requireBuiltCli, runCli, simulatorConfig, workspace, type CesoWor
 import type { Simulator } from '../support/simulator.js';
 import { buildOva } from '../support/ova.js';
 import { startSshServer, type SshServer } from '../support/sshd.js';
+import { startPostgres } from '../support/postgres.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfA2dC6WcGxPx0sN1yKq0mYkq0X8oZ5yN8dGd1cV2wL contract@example';
 const SCHEMA_DIR = join(ROOT, 'schema');
@@ -328,6 +329,42 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       await check('config validate', [], 'CONFIG_INVALID', other.env);
     } finally {
       other.cleanup();
+    }
+  });
+
+  it('lock list, lock release, state migrate, --idempotency-key: local and postgres backends (no host needed)', async () => {
+    expect(await check('lock list', [], 'success')).toMatchObject({ backend: 'local', locks: [] });
+    expect(await check('state migrate', [], 'success')).toMatchObject({ backend: 'local', applied: [] });
+    await check('lock release', ['0123456789abcdef', '--force'], 'NOT_FOUND');
+    await check('lock release', ['0123456789abcdef'], 'INVALID_INPUT');
+    const pg = await startPostgres();
+    const shared = workspace();
+    try {
+      const url = await pg.createDatabase('contract');
+      shared.writeConfig(simulatorConfig(sim, 'state:\n  backend: postgres\n  url: ${CESO_STATE_URL}\n'));
+      const pgEnv = { ...shared.env, SIM_PASSWORD: sim.password, CESO_STATE_URL: url };
+      expect(await check('state migrate', ['--dry-run'], 'dryRun', pgEnv)).toMatchObject({ backend: 'postgres', fromVersion: 0, applied: [{ version: 1 }] });
+      expect(await check('state migrate', [], 'success', pgEnv)).toMatchObject({ backend: 'postgres', fromVersion: 0, toVersion: 1 });
+      await pg.query(
+        "INSERT INTO ceso_locks (id, host, vm, holder_user, holder_machine, holder_pid, command, expires_at) VALUES ('c0ffee', 'h:443', 'c-vm', 'u', 'm', 1, 'ceso vm power', now() - interval '1 minute')",
+        [],
+        'contract',
+      );
+      expect(await check('lock list', [], 'success', pgEnv)).toMatchObject({ backend: 'postgres', locks: [{ id: 'c0ffee', state: 'expired' }] });
+      expect(await check('lock release', ['c0ffee', '--force'], 'success', pgEnv)).toMatchObject({ released: { id: 'c0ffee', vm: 'c-vm' } });
+      await check('lock release', ['c0ffee', '--force'], 'POLICY_DENIED', { ...pgEnv, CESO_MODE: 'restricted' });
+      const first = await check('vm create', ['c-idem', '--no-power-on', '--idempotency-key', 'contract-1'], 'success', pgEnv);
+      expect(await check('vm create', ['c-idem', '--no-power-on', '--idempotency-key', 'contract-1'], 'success', pgEnv)).toMatchObject({ id: first.id, replayed: true });
+      await check('vm create', ['c-idem2', '--no-power-on', '--idempotency-key', 'contract-1'], 'IDEMPOTENCY_CONFLICT', pgEnv);
+      expect(await check('vm delete', ['c-idem', '--yes', '--idempotency-key', 'contract-2'], 'success', pgEnv)).toMatchObject({ replayed: false });
+      await pg.query("INSERT INTO ceso_schema_migrations (version, name) VALUES (99, 'future')", [], 'contract');
+      await check('lock list', [], 'STATE_SCHEMA_NEWER', pgEnv);
+      const closed = { ...pgEnv, CESO_STATE_URL: `postgres://ceso:${pg.password}@127.0.0.1:1/contract` };
+      await check('state migrate', [], 'STATE_UNREACHABLE', closed);
+      await check('lock list', [], 'STATE_UNREACHABLE', closed);
+    } finally {
+      shared.cleanup();
+      await pg.stop();
     }
   });
 

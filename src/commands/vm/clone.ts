@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { changeFlags, guestFlags, provisionFlags, resourceFlags, waitFlags } from '../../cli/flags.js';
+import { changeFlags, idempotencyFlags, guestFlags, provisionFlags, resourceFlags, waitFlags } from '../../cli/flags.js';
 import { renderVm } from '../../cli/render.js';
 import type { DryRunResult } from '../../core/operations.js';
 import { announceWait, waitAfterChange, waitRequestFrom, type WaitFields } from '../../core/readiness.js';
@@ -8,7 +8,7 @@ import { cloneRequestFrom } from '../../core/requests.js';
 import { planCloneVm } from '../../core/services.js';
 import type { Via, VmDetails } from '../../core/vm.js';
 
-export type VmCloneResult = DryRunResult | (VmDetails & { via: Via; durationMs: number } & Omit<WaitFields, 'ip'>);
+export type VmCloneResult = DryRunResult | (VmDetails & { via: Via; durationMs: number; replayed?: boolean } & Omit<WaitFields, 'ip'>);
 
 export default class VmClone extends BaseCommand<typeof VmClone> {
   static override summary = 'Cold-clone a powered-off VM, with a new identity and optionally a new IP';
@@ -34,6 +34,7 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
     ...provisionFlags,
     ...waitFlags,
     ...changeFlags,
+    ...idempotencyFlags,
   };
 
   static override audited = true;
@@ -42,7 +43,7 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
     const source = { name: this.args.source, ...(this.flags['source-id'] === undefined ? {} : { id: this.flags['source-id'] }) };
     const request = cloneRequestFrom(source, this.args.name, this.flags, this.target().defaults);
     const wait = waitRequestFrom(this.flags, { powersOn: request.powerOn, why: '--no-power-on leaves it off', ipCidr: request.guest.ipCidr });
-    return this.withVmLock([this.args.source, this.args.name], () => this.withServices(async (services) => {
+    return this.idempotent('vm clone', () => this.withVmLock([this.args.source, this.args.name], () => this.withServices(async (services) => {
       const result = await this.runMutation(await planCloneVm(services, request), { dryRun: this.flags['dry-run'] });
       if ('dryRun' in result) return result;
       const via = services.backend.via;
@@ -51,6 +52,6 @@ export default class VmClone extends BaseCommand<typeof VmClone> {
       const vm = { ...result, ip: waited.ip ?? result.ip, ready: waited.ready, waitedMs: waited.waitedMs, via };
       this.print(renderVm(vm));
       return vm;
-    }));
+    })));
   }
 }

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { changeFlags, guestFlags, provisionFlags, resourceFlags, waitFlags } from '../../cli/flags.js';
+import { changeFlags, idempotencyFlags, guestFlags, provisionFlags, resourceFlags, waitFlags } from '../../cli/flags.js';
 import { renderVm } from '../../cli/render.js';
 import type { DryRunResult } from '../../core/operations.js';
 import { announceWait, waitAfterChange, waitRequestFrom, type WaitFields } from '../../core/readiness.js';
@@ -8,7 +8,7 @@ import { createRequestFrom } from '../../core/requests.js';
 import { planCreateVm } from '../../core/services.js';
 import type { Via, VmDetails } from '../../core/vm.js';
 
-export type VmCreateResult = DryRunResult | (VmDetails & { via: Via; durationMs: number } & Omit<WaitFields, 'ip'>);
+export type VmCreateResult = DryRunResult | (VmDetails & { via: Via; durationMs: number; replayed?: boolean } & Omit<WaitFields, 'ip'>);
 
 export default class VmCreate extends BaseCommand<typeof VmCreate> {
   static override summary = 'Create an Ubuntu VM from a template, configured by cloud-init';
@@ -36,6 +36,7 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
     ...provisionFlags,
     ...waitFlags,
     ...changeFlags,
+    ...idempotencyFlags,
   };
 
   static override audited = true;
@@ -44,7 +45,7 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
     const target = this.target();
     const { request, diskFromDefaults } = createRequestFrom(this.args.name, this.flags, target.defaults);
     const wait = waitRequestFrom(this.flags, { powersOn: request.powerOn, why: '--no-power-on leaves it off', ipCidr: request.guest.ipCidr });
-    return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
+    return this.idempotent('vm create', () => this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const create = async () => this.runMutation(await planCreateVm(services, request, { diskFromDefaults }), { dryRun: this.flags['dry-run'] });
       // The first linked clone of a template takes its base snapshot: linked creates of one
       // template are planned and made one at a time (seconds each; the waits run in parallel).
@@ -56,6 +57,6 @@ export default class VmCreate extends BaseCommand<typeof VmCreate> {
       const vm = { ...result, ip: waited.ip ?? result.ip, ready: waited.ready, waitedMs: waited.waitedMs, via };
       this.print(renderVm(vm));
       return vm;
-    }));
+    })));
   }
 }

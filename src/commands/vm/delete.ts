@@ -1,12 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { changeFlags } from '../../cli/flags.js';
+import { changeFlags, idempotencyFlags } from '../../cli/flags.js';
 import type { DeleteOutcome } from '../../core/backend.js';
 import type { DryRunResult } from '../../core/operations.js';
 import { planDeleteVm } from '../../core/services.js';
 import type { Via } from '../../core/vm.js';
 
-export type VmDeleteResult = DryRunResult | (DeleteOutcome & { via: Via; durationMs: number });
+export type VmDeleteResult = DryRunResult | (DeleteOutcome & { via: Via; durationMs: number; replayed?: boolean });
 
 export default class VmDelete extends BaseCommand<typeof VmDelete> {
   static override summary = 'Delete a VM and every file in its folder';
@@ -24,13 +24,14 @@ export default class VmDelete extends BaseCommand<typeof VmDelete> {
     force: Flags.boolean({ description: 'Also delete a VM not made by ceso, or a running one (powered off first)' }),
     yes: Flags.boolean({ char: 'y', description: 'Do not ask for confirmation' }),
     ...changeFlags,
+    ...idempotencyFlags,
   };
 
   static override audited = true;
 
   async run(): Promise<VmDeleteResult> {
     const vm = { name: this.args.name, ...(this.flags.id === undefined ? {} : { id: this.flags.id }) };
-    return this.withVmLock(this.args.name, () => this.withServices(async (services) => {
+    return this.idempotent('vm delete', () => this.withVmLock(this.args.name, () => this.withServices(async (services) => {
       const mutation = await planDeleteVm(services, { vm, force: this.flags.force }, this.flags.yes);
       const { target } = mutation;
       const result = await this.runMutation(mutation, {
@@ -44,6 +45,6 @@ export default class VmDelete extends BaseCommand<typeof VmDelete> {
       if ('dryRun' in result) return result;
       this.print(`Deleted ${result.name} (id ${result.id}); removed ${result.removed.join(', ')}`);
       return { ...result, via: services.backend.via };
-    }));
+    })));
   }
 }
