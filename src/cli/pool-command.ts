@@ -2,10 +2,10 @@ import type { Command } from '@oclif/core';
 import { Args } from '@oclif/core';
 import { loadConfig } from '../config/load.js';
 import { CesoError } from '../core/errors.js';
-import { acquireVmLock, liveLockHolders } from '../core/lock.js';
 import type { DryRunResult } from '../core/operations.js';
 import { Policy } from '../core/policy.js';
 import { LocalLedger, type LockProvider } from '../core/pool/ledger.js';
+import { SharedLedger } from '../core/pool/shared-ledger.js';
 import type { PoolContext } from '../core/pool/service.js';
 import { poolSpec, type PoolSpec } from '../core/pool/spec.js';
 import { untilInterrupted } from '../core/readiness.js';
@@ -58,18 +58,23 @@ export abstract class PoolCommand<T extends typeof Command> extends BaseCommand<
       });
     }
     const host = this.lockHost(target);
+    // The same store the vm commands lock through: a pool build and a vm delete of one VM exclude each other.
+    const store = await this.stateStore();
     const locks: LockProvider = {
-      take: (name, timeoutMs) => acquireVmLock({ host, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')} ${spec.name}`, timeoutMs }),
+      take: (name, timeoutMs) => store.acquireLock({ host, vm: name, command: `ceso ${(this.id ?? '').replace(/:/g, ' ')} ${spec.name}`, timeoutMs, ...(signal === undefined ? {} : { signal }) }),
       workers: async () => {
-        const holders = liveLockHolders(host);
-        return (name) => holders.get(name) ?? null;
+        const held = new Map((await store.listLocks()).filter((entry) => entry.host === host && entry.state === 'held').map((entry) => [entry.vm, entry]));
+        return (name) => {
+          const entry = held.get(name);
+          return entry === undefined ? null : { pid: entry.holder.pid, hostname: entry.holder.machine, command: entry.holder.command, since: entry.since };
+        };
       },
     };
     const report = process.stderr.isTTY === true && !this.jsonEnabled() ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
     const context: PoolContext = {
       backend,
       spec,
-      ledger: new LocalLedger(backend, spec.name, locks),
+      ledger: store.poolLeases === null ? new LocalLedger(backend, spec.name, locks) : new SharedLedger(backend, spec.name, host, store.poolLeases, locks),
       locks,
       defaults: target.defaults,
       lockTimeoutMs: ((this.flags as { 'lock-timeout'?: number })['lock-timeout'] ?? 0) * 1000,

@@ -536,6 +536,7 @@ export const poolAcquireResult = z.union([
     leasedAt: z.string(),
     expiresAt: described(z.string(), 'When the lease ends: pool reap takes the VM back after that'),
     via: viaSchema,
+    ...replayedShape,
   }),
 ]);
 

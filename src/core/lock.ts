@@ -553,23 +553,3 @@ function warn(message: string): void {
     // Nothing more to do.
   }
 }
-
-/** The live holders of a host's locks, by VM name (reads only, never a takeover). */
-export function liveLockHolders(host: string, home?: string): Map<string, LockHolder> {
-  const directory = lockDirectory(home);
-  const holders = new Map<string, LockHolder>();
-  let names: string[];
-  try {
-    names = readdirSync(directory);
-  } catch {
-    return holders;
-  }
-  for (const name of names) {
-    if (!name.endsWith('.lock')) continue;
-    const seen = observe(join(directory, name));
-    if (seen.state === 'missing' || seen.record === undefined || seen.record.host !== host || isStale(seen)) continue;
-    const { pid, command, since, hostname } = seen.record;
-    holders.set(seen.record.vm, { pid, command, since, hostname });
-  }
-  return holders;
-}

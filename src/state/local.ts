@@ -14,6 +14,7 @@ import type { AcquireLockRequest, HeldLock, IdempotencyRecord, LockEntry, StateS
 
 export class LocalStateStore implements StateStore {
   readonly backend = 'local' as const;
+  readonly poolLeases = null;
 
   constructor(private readonly home: string) {}
 

@@ -75,6 +75,27 @@ CREATE TABLE ceso_idempotency_keys (
 CREATE INDEX ceso_idempotency_keys_expires_at ON ceso_idempotency_keys (expires_at);
 `,
   },
+  {
+    version: 2,
+    name: 'warm pool leases',
+    // One row per pool VM (host + managed object id): the current lease, if any, and its epoch.
+    // A hand-out claims a row FOR UPDATE SKIP LOCKED; every take-back is conditional on lease_id.
+    sql: `
+CREATE TABLE ceso_pool_leases (
+  host text NOT NULL,
+  vm_id text NOT NULL,
+  pool text NOT NULL,
+  vm text NOT NULL,
+  lease_id text,
+  lease_epoch bigint NOT NULL DEFAULT 0,
+  holder text,
+  leased_at timestamptz,
+  expires_at timestamptz,
+  PRIMARY KEY (host, vm_id)
+);
+CREATE INDEX ceso_pool_leases_pool ON ceso_pool_leases (host, pool);
+`,
+  },
 ];
 
 export const LATEST_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));

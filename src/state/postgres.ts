@@ -15,6 +15,7 @@
  *   A connection failure is STATE_UNREACHABLE (exit 5) within state.connectTimeoutSeconds.
  * - The URL's password is never printed: messages name the database by redactUrl's form.
  */
+import type { PoolLeaseStore } from '../core/pool/shared-ledger.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type * as PgModule from 'pg';
@@ -62,7 +63,7 @@ export async function openPostgresStore(state: ResolvedPostgresState, options: O
   return store;
 }
 
-export class PostgresStateStore implements StateStore {
+export class PostgresStateStore implements StateStore, PoolLeaseStore {
   readonly backend = 'postgres' as const;
   readonly location: string;
   private closed = false;
@@ -249,6 +250,47 @@ export class PostgresStateStore implements StateStore {
     const row = rows[0];
     if (row === undefined) throw new CesoError('NOT_FOUND', `no lock has the id ${id} in ${this.location}`, { hint: 'See the ids with ceso lock list' });
     return toEntry(row);
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Warm pool leases (core/pool/shared-ledger.ts)
+
+  get poolLeases(): PoolLeaseStore {
+    return this;
+  }
+
+  async claimPoolVm(request: Parameters<PoolLeaseStore['claimPoolVm']>[0]): Promise<{ vmId: string; epoch: number; leasedAt: string; expiresAt: string } | null> {
+    const ids = request.candidates.map((candidate) => candidate.id);
+    // Rows for VMs the table has not seen yet; DO NOTHING takes no row lock, so claimers do not queue here.
+    await this.query(
+      `INSERT INTO ceso_pool_leases (host, vm_id, pool, vm) SELECT $1, id, $2, name FROM unnest($3::text[], $4::text[]) AS c(id, name) ON CONFLICT (host, vm_id) DO NOTHING`,
+      [request.host, request.pool, ids, request.candidates.map((candidate) => candidate.name)],
+    );
+    // One statement: the row is claimed or skipped, never waited for; a lapsed claim (a claimer that died before writing the VM's markers) is free again.
+    const rows = await this.query<{ vm_id: string; lease_epoch: string; leased_at: Date; expires_at: Date }>(
+      `WITH candidate AS (
+         SELECT vm_id FROM ceso_pool_leases
+         WHERE host = $1 AND vm_id = ANY($2::text[]) AND (lease_id IS NULL OR expires_at <= now())
+         ORDER BY vm FOR UPDATE SKIP LOCKED LIMIT 1)
+       UPDATE ceso_pool_leases l SET lease_id = $3, lease_epoch = l.lease_epoch + 1, holder = $4, leased_at = now(), expires_at = now() + make_interval(secs => $5)
+       FROM candidate WHERE l.host = $1 AND l.vm_id = candidate.vm_id
+       RETURNING l.vm_id, l.lease_epoch, l.leased_at, l.expires_at`,
+      [request.host, ids, request.leaseId, request.holder, request.durationMs / 1000],
+    );
+    const row = rows[0];
+    return row === undefined ? null : { vmId: row.vm_id, epoch: Number(row.lease_epoch), leasedAt: new Date(row.leased_at).toISOString(), expiresAt: new Date(row.expires_at).toISOString() };
+  }
+
+  async endPoolLease(request: Parameters<PoolLeaseStore['endPoolLease']>[0]): Promise<boolean> {
+    const ended = await this.query(
+      `UPDATE ceso_pool_leases SET lease_id = NULL, holder = NULL, leased_at = NULL, expires_at = NULL
+       WHERE host = $1 AND vm_id = $2 AND lease_id = $3 AND ($4::boolean IS NOT TRUE OR expires_at <= now()) RETURNING vm_id`,
+      [request.host, request.vmId, request.leaseId, request.onlyIfExpired === true],
+    );
+    if (ended.length > 0) return true;
+    // A lease the table never saw (made before the pool's state moved here) is the markers' alone.
+    const known = await this.query('SELECT 1 FROM ceso_pool_leases WHERE host = $1 AND vm_id = $2', [request.host, request.vmId]);
+    return known.length === 0;
   }
 
   // --------------------------------------------------------------------------------------------

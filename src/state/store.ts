@@ -10,6 +10,7 @@
  */
 import type { AuditLog, AuditRecord } from '../core/audit.js';
 import type { ResolvedState } from '../config/resolve.js';
+import type { PoolLeaseStore } from '../core/pool/shared-ledger.js';
 
 export type StateBackend = 'local' | 'postgres';
 
@@ -88,13 +89,11 @@ export interface StateStore {
   putIdempotency(record: Omit<IdempotencyRecord, 'createdAt' | 'expiresAt'>): Promise<void>;
   deleteIdempotency(key: string): Promise<void>;
 
-  // Pool leases (issue 11) go here: claimLease(pool, holder, ttl) as one short transaction
-  //   UPDATE pool_vms SET state='leased', lease_epoch = lease_epoch + 1, lease_expires_at = now() + …
-  //   WHERE id = (SELECT id FROM pool_vms WHERE pool = $1 AND state = 'ready' ORDER BY state_changed_at
-  //               FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *
-  // and every later change (release, renew, reset) conditional on `lease_epoch = $n`, so a late
-  // holder whose lease was reclaimed changes nothing (LEASE_NOT_HELD). Locally the same methods sit
-  // on the pool's lock file. The table comes as migration 2 in state/migrations.ts.
+  /**
+   * The warm pool's shared lease table (core/pool/shared-ledger.ts), or null: the local backend
+   * hands out under the pool's lock file on one machine (core/pool/ledger.ts).
+   */
+  readonly poolLeases: PoolLeaseStore | null;
 
   close(): Promise<void>;
 }

@@ -343,8 +343,8 @@ describe('the JSON contract (generated schema/ files) holds for real outputs', (
       const url = await pg.createDatabase('contract');
       shared.writeConfig(simulatorConfig(sim, 'state:\n  backend: postgres\n  url: ${CESO_STATE_URL}\n'));
       const pgEnv = { ...shared.env, SIM_PASSWORD: sim.password, CESO_STATE_URL: url };
-      expect(await check('state migrate', ['--dry-run'], 'dryRun', pgEnv)).toMatchObject({ backend: 'postgres', fromVersion: 0, applied: [{ version: 1 }] });
-      expect(await check('state migrate', [], 'success', pgEnv)).toMatchObject({ backend: 'postgres', fromVersion: 0, toVersion: 1 });
+      expect(await check('state migrate', ['--dry-run'], 'dryRun', pgEnv)).toMatchObject({ backend: 'postgres', fromVersion: 0, applied: [{ version: 1 }, { version: 2 }] });
+      expect(await check('state migrate', [], 'success', pgEnv)).toMatchObject({ backend: 'postgres', fromVersion: 0, toVersion: 2 });
       await pg.query(
         "INSERT INTO ceso_locks (id, host, vm, holder_user, holder_machine, holder_pid, command, expires_at) VALUES ('c0ffee', 'h:443', 'c-vm', 'u', 'm', 1, 'ceso vm power', now() - interval '1 minute')",
         [],

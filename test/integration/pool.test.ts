@@ -141,6 +141,18 @@ for (const mode of ['esx', 'vpx'] as const) {
       expect(ok(await ceso('vm', 'info', 'bench-001', '--json')).json<{ markers: unknown }>().markers).toEqual(markersBefore);
     });
 
+    it('pool acquire --idempotency-key: a retry gets the same lease (replayed), never a second VM; another request is a conflict', async () => {
+      const first = ok(await ceso('pool', 'acquire', 'bench', '--idempotency-key', `job-${mode}`, '--json')).json<Lease & { replayed: boolean }>();
+      const again = ok(await ceso('pool', 'acquire', 'bench', '--idempotency-key', `job-${mode}`, '--json')).json<Lease & { replayed: boolean }>();
+      expect(first.replayed).toBe(false);
+      expect(again).toMatchObject({ vm: first.vm, leaseId: first.leaseId, replayed: true });
+      expect((await status()).counts).toMatchObject({ leased: 1, ready: 2 });
+      const other = await ceso('pool', 'acquire', 'bench', '--idempotency-key', `job-${mode}`, '--holder', 'someone-else', '--json');
+      expect(other.code).toBe(4);
+      expect(other.json<{ error: { code: string } }>().error.code).toBe('IDEMPOTENCY_CONFLICT');
+      ok(await ceso('pool', 'release', 'bench', '--lease', first.leaseId, '--json'));
+    });
+
     it('concurrent acquires never hand out one VM twice: exactly one lease per ready VM, POOL_EMPTY for the rest', async () => {
       const results = await Promise.all(Array.from({ length: 7 }, (_, index) => ceso('pool', 'acquire', 'bench', '--holder', `racer-${index}`, '--json')));
       const leases = results.filter((result) => result.code === 0).map((result) => result.json<Lease>());

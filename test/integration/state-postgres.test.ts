@@ -46,7 +46,7 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
     url = await pg.createDatabase('shared');
     machineA = workspace();
     machineB = workspace();
-    for (const machine of [machineA, machineB]) machine.writeConfig(simulatorConfig(sim, stateSection()));
+    for (const machine of [machineA, machineB]) machine.writeConfig(simulatorConfig(sim, `${stateSection()}pools:\n  shared: {size: 3, max: 3, lease: 1h}\n`));
   }, 120_000);
 
   afterAll(async () => {
@@ -55,14 +55,41 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
     machineB?.cleanup();
   });
 
+  it('a warm pool shared by two machines: concurrent acquires from both never lease one VM twice; a late release is fenced', async () => {
+    const filled = await onA(['pool', 'fill', 'shared', '--json']);
+    expect(filled.code, filled.stdout + filled.stderr).toBe(0);
+    const racers = await Promise.all(Array.from({ length: 8 }, (_, index) => (index % 2 === 0 ? onA : (args: string[]) => onB(args))(['pool', 'acquire', 'shared', '--holder', `racer-${index}`, '--json'])));
+    const leases = racers.filter((result) => result.code === 0).map((result) => result.json<{ vm: string; leaseId: string; expiresAt: string }>());
+    const empty = racers.filter((result) => result.code === 4 && result.json<ErrorJson>().error.code === 'POOL_EMPTY');
+    expect(leases).toHaveLength(3);
+    expect(new Set(leases.map((lease) => lease.vm)).size).toBe(3);
+    expect(empty).toHaveLength(5);
+    const rows = await pg.query<{ vm: string; lease_id: string | null; lease_epoch: string }>('SELECT vm, lease_id, lease_epoch FROM ceso_pool_leases ORDER BY vm', [], 'shared');
+    expect(rows.map((row) => row.lease_id).sort()).toEqual(leases.map((lease) => lease.leaseId).sort());
+    // machine B gives back a lease machine A took; A's second try under the same lease is fenced off
+    const first = leases[0]!;
+    const released = await onB(['pool', 'release', 'shared', '--lease', first.leaseId, '--json']);
+    expect(released.code, released.stdout + released.stderr).toBe(0);
+    const late = await onA(['pool', 'release', 'shared', '--lease', first.leaseId, '--json']);
+    expect(late.code).toBe(4);
+    expect(late.json<ErrorJson>().error.code).toBe('LEASE_NOT_HELD');
+    const again = await onA(['pool', 'acquire', 'shared', '--json']);
+    expect(again.json<{ vm: string }>().vm).toBe(first.vm);
+    const epoch = await pg.query<{ lease_epoch: string }>('SELECT lease_epoch FROM ceso_pool_leases WHERE vm = $1', [first.vm], 'shared');
+    expect(Number(epoch[0]?.lease_epoch)).toBe(2);
+    secretFree(filled, ...racers, released, late, again);
+    const destroyed = await onB(['pool', 'destroy', 'shared', '--yes', '--json']);
+    expect(destroyed.code, destroyed.stdout).toBe(0);
+  });
+
   it('migrates a new database on first use; state migrate reports it up to date', async () => {
     const first = await onA(['lock', 'list', '--json', '--log-level', 'trace']);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(first.json()).toEqual({ backend: 'postgres', location: `postgres://ceso:***@127.0.0.1:${pg.port}/shared`, locks: [] });
-    const versions = await pg.query<{ version: number; ceso_version: string }>('SELECT version, ceso_version FROM ceso_schema_migrations', [], 'shared');
-    expect(versions).toEqual([{ version: 1, ceso_version: '0.1.0' }]);
+    const versions = await pg.query<{ version: number; ceso_version: string }>('SELECT version, ceso_version FROM ceso_schema_migrations ORDER BY version', [], 'shared');
+    expect(versions).toEqual([{ version: 1, ceso_version: '0.1.0' }, { version: 2, ceso_version: '0.1.0' }]);
     const again = await onB(['state', 'migrate', '--json']);
-    expect(again.json()).toMatchObject({ backend: 'postgres', dryRun: false, fromVersion: 1, toVersion: 1, applied: [] });
+    expect(again.json()).toMatchObject({ backend: 'postgres', dryRun: false, fromVersion: 2, toVersion: 2, applied: [] });
     secretFree(first, again);
   });
 
@@ -223,15 +250,15 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
   it('state migrate --dry-run on a new database lists the migrations and creates nothing; a newer schema is refused', async () => {
     const fresh = await pg.createDatabase('fresh');
     const planned = await onA(['state', 'migrate', '--dry-run', '--json'], { env: { CESO_STATE_URL: fresh } });
-    expect(planned.json()).toMatchObject({ dryRun: true, fromVersion: 0, toVersion: 1, applied: [{ version: 1 }] });
+    expect(planned.json()).toMatchObject({ dryRun: true, fromVersion: 0, toVersion: 2, applied: [{ version: 1 }, { version: 2 }] });
     expect(await pg.query("SELECT tablename FROM pg_tables WHERE tablename LIKE 'ceso_%'", [], 'fresh')).toEqual([]);
     const applied = await onA(['state', 'migrate', '--json'], { env: { CESO_STATE_URL: fresh } });
-    expect(applied.json()).toMatchObject({ dryRun: false, fromVersion: 0, toVersion: 1, applied: [{ version: 1 }] });
+    expect(applied.json()).toMatchObject({ dryRun: false, fromVersion: 0, toVersion: 2, applied: [{ version: 1 }, { version: 2 }] });
     await pg.query("INSERT INTO ceso_schema_migrations (version, name) VALUES (99, 'from the future')", [], 'fresh');
     for (const args of [['lock', 'list', '--json'], ['state', 'migrate', '--json'], ['vm', 'power', 'shared1', 'on', '--json']]) {
       const refused = await onA(args, { env: { CESO_STATE_URL: fresh } });
       expect(refused.code, refused.stdout).toBe(4);
-      expect(refused.json<ErrorJson>().error).toMatchObject({ code: 'STATE_SCHEMA_NEWER', details: { version: 99, supported: 1 } });
+      expect(refused.json<ErrorJson>().error).toMatchObject({ code: 'STATE_SCHEMA_NEWER', details: { version: 99, supported: 2 } });
     }
   });
 
@@ -239,7 +266,7 @@ describe('shared state in PostgreSQL: two machines, one host, one database', () 
     const fresh = await pg.createDatabase('race');
     const results = await Promise.all([onA(['lock', 'list', '--json'], { env: { CESO_STATE_URL: fresh } }), onB(['lock', 'list', '--json'], { CESO_STATE_URL: fresh })]);
     expect(results.map((result) => result.code)).toEqual([0, 0]);
-    expect(await pg.query('SELECT version FROM ceso_schema_migrations', [], 'race')).toEqual([{ version: 1 }]);
+    expect(await pg.query('SELECT version FROM ceso_schema_migrations ORDER BY version', [], 'race')).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   describe('a database that is down or silent', () => {

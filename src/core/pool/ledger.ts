@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HostBackend } from '../backend.js';
 import { CesoError } from '../errors.js';
-import type { LockHolder, VmLock } from '../lock.js';
+import type { LockHolder } from '../lock.js';
 import { perform } from '../operations.js';
 import { MARKERS } from '../vm.js';
 import { leaseExpired, leaseMarkers, membersOf, NO_LEASE, type PoolMember } from './members.js';
@@ -52,7 +52,7 @@ export interface PoolLedger {
 
 export interface LockProvider {
   /** Takes a lock of this host's namespace (a VM's name, or "pool:<name>"), waiting up to timeoutMs. */
-  take(name: string, timeoutMs: number): Promise<VmLock>;
+  take(name: string, timeoutMs: number): Promise<{ release(): void | Promise<void> }>;
   /** Who holds which lock of the namespace now (reads only): a lookup by name, null when free. */
   workers(): Promise<(name: string) => LockHolder | null>;
 }
@@ -115,7 +115,7 @@ export class LocalLedger implements PoolLedger {
     try {
       return await run();
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 

@@ -172,7 +172,7 @@ export async function release(context: PoolContext, target: LeaseTarget): Promis
     const member = await context.ledger.takeBack(target.leaseId === undefined ? { vm: seen.name } : { vm: seen.name, leaseId: target.leaseId });
     return await reset(context, member);
   } finally {
-    lock.release();
+    await lock.release();
   }
 }
 
@@ -339,7 +339,7 @@ async function build_(context: PoolContext, name: string): Promise<BuiltVm> {
   try {
     return await buildLocked(context, name);
   } finally {
-    lock.release();
+    await lock.release();
   }
 }
 
@@ -515,7 +515,7 @@ async function withMemberLock<R>(context: PoolContext, name: string, run: () => 
   try {
     return await run();
   } finally {
-    lock.release();
+    await lock.release();
   }
 }
 
