@@ -427,7 +427,7 @@ async function poolSection(): Promise<void> {
   const rounds = Math.max(20, ROUNDS);
   console.log(`\n## linked clones and the warm pool: a template with ${POOL_MIB} MiB of disk data; ${clones} linked and ${clones} full creates alternated, ${rounds} acquire rounds; medians`);
   await withSimulator(1, async (sim, ws) => {
-    const must = (label: string, result: { code: number | null; stdout: string; stderr: string }): { code: number | null; stdout: string; stderr: string } => {
+    const must = <R extends { code: number | null; stdout: string; stderr: string }>(label: string, result: R): R => {
       if (result.code !== 0) throw new Error(`${label} failed (${result.code}): ${result.stdout.slice(0, 1000)}${result.stderr.slice(-1500)}`);
       return result;
     };

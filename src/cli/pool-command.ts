@@ -1,4 +1,5 @@
-import { Args, Command } from '@oclif/core';
+import type { Command } from '@oclif/core';
+import { Args } from '@oclif/core';
 import { loadConfig } from '../config/load.js';
 import { CesoError } from '../core/errors.js';
 import { acquireVmLock, lockHolderOf } from '../core/lock.js';
