@@ -2,15 +2,18 @@
 // VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
 //
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
-//   BENCH_ONLY=list,listweight,create,ssh,import,wait,day2,fleet,metrics,state   a subset of the sections
+//   BENCH_ONLY=list,listweight,create,ssh,import,wait,day2,pool,fleet,metrics,state   a subset of the sections
 //   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
 //   BENCH_DAY2_MIB=2048     the disk data of the VM the day-2 section backs up
+//   BENCH_POOL_MIB=2048     the disk data of the template the pool section clones
+//   BENCH_POOL_CLONES=10    linked clones and full copies the pool section makes (and the pool's size)
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createCipheriv } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildOva } from '../test/support/ova.js';
-import { CLI, openSimulatorWorkspace, sshConfig, type CesoWorkspace } from '../test/support/cli.js';
+import { CLI, openSimulatorWorkspace, simulatorConfig, sshConfig, type CesoWorkspace } from '../test/support/cli.js';
 import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
 import { openFleetWorkspace } from '../test/support/fleet.js';
 import { startSshServer } from '../test/support/sshd.js';
@@ -20,9 +23,11 @@ import { openPostgresStore } from '../src/state/postgres.js';
 import type { StateStore } from '../src/state/store.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2,fleet,metrics,state').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2,pool,fleet,metrics,state').split(','));
 const DAY2_MIB = Number(process.env.BENCH_DAY2_MIB ?? 2048);
 const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
+const POOL_MIB = Number(process.env.BENCH_POOL_MIB ?? 2048);
+const POOL_CLONES = Number(process.env.BENCH_POOL_CLONES ?? 10);
 
 interface Command {
   label: string;
@@ -562,6 +567,200 @@ async function stateSection(): Promise<void> {
   }
 }
 
+/** The nearest-rank percentile (p in 0..100) of the values. */
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+/** Writes `mib` MiB of incompressible bytes (an AES-CTR keystream) at the start of a (sparse) flat extent. */
+function writeDiskData(file: string, mib: number, seed: string): void {
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16, 0));
+  const zeros = Buffer.alloc(4 << 20);
+  const fd = openSync(file, 'r+');
+  try {
+    for (let offset = 0; offset < mib * 1024 * 1024; offset += zeros.length) writeSync(fd, cipher.update(zeros), 0, zeros.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Bytes under a datastore folder: as listed (apparent sizes) and as stored (allocated blocks, stat.blocks * 512). */
+function folderUsage(dir: string): { apparent: number; allocated: number } {
+  let apparent = 0;
+  let allocated = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      const inner = folderUsage(path);
+      apparent += inner.apparent;
+      allocated += inner.allocated;
+    } else {
+      const stat = statSync(path);
+      apparent += stat.size;
+      allocated += stat.blocks * 512;
+    }
+  }
+  return { apparent, allocated };
+}
+
+function soapMethods(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.includes('"msg":"soap call"'))
+    .map((line) => /"method":"([^"]+)"/.exec(line)?.[1] ?? '?');
+}
+
+/** Asks the simulator for its goroutines (SIGQUIT: Go prints them and exits), to see where a call hung. */
+async function dumpSimulator(sim: Simulator, what: string): Promise<void> {
+  process.kill(sim.pid, 'SIGQUIT');
+  const deadline = Date.now() + 5000;
+  while (!sim.logs().includes('goroutine ') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  const file = join(tmpdir(), `ceso-bench-simulator-${Date.now()}.log`);
+  writeFileSync(file, sim.logs());
+  console.log(`${what} failed: the simulator's log and goroutines are in ${file}`);
+}
+
+async function poolSection(): Promise<void> {
+  const clones = POOL_CLONES;
+  const rounds = Math.max(20, ROUNDS);
+  console.log(`\n## linked clones and the warm pool: a template with ${POOL_MIB} MiB of disk data; ${clones} linked and ${clones} full creates alternated, ${rounds} acquire rounds; medians`);
+  await withSimulator(1, async (sim, ws) => {
+    const must = <R extends { code: number | null; stdout: string; stderr: string }>(label: string, result: R): R => {
+      if (result.code !== 0) throw new Error(`${label} failed (${result.code}): ${result.stdout.slice(0, 1000)}${result.stderr.slice(-1500)}`);
+      return result;
+    };
+    const template = sim.template ?? 'ubuntu-22.04-template';
+    writeDiskData(join(sim.datastoreDir, template, `${template}-flat.vmdk`), POOL_MIB, 'pool');
+    ws.writeConfig(
+      simulatorConfig(sim, `pools:\n  bench: {template: ${template}, size: ${clones}, max: ${clones}, linked: true, lease: 1h, maxResets: 1000, parallel: 4}\n`),
+    );
+    const templateBefore = folderUsage(join(sim.datastoreDir, template));
+    must('warm', timeOnce(ceso(ws, sim, 'warm', 'vm', 'list', '--json')));
+    // Not counted: the first linked create takes the template's base snapshot (once), the first full copy warms the file cache.
+    const firstLinked = must('first linked create', timeOnce(ceso(ws, sim, 'linked', 'vm', 'create', 'bench-l0', '--linked', '--json', '--log-level', 'debug')));
+    must('full warm-up', timeOnce(ceso(ws, sim, 'full', 'vm', 'create', 'bench-f0', '--json')));
+    must('delete warm-up', timeOnce(ceso(ws, sim, 'delete', 'vm', 'delete', 'bench-f0', '--force', '--yes', '--json')));
+    must('delete warm-up', timeOnce(ceso(ws, sim, 'delete', 'vm', 'delete', 'bench-l0', '--force', '--yes', '--json')));
+    const linkedMs: number[] = [];
+    const fullMs: number[] = [];
+    const requests: number[] = [];
+    let methods: string[] = [];
+    for (let round = 1; round <= clones; round += 1) {
+      const pair = [
+        ceso(ws, sim, 'linked', 'vm', 'create', `bench-l${round}`, '--linked', '--json', '--log-level', 'debug'),
+        ceso(ws, sim, 'full', 'vm', 'create', `bench-f${round}`, '--json', '--log-level', 'debug'),
+      ];
+      for (const command of round % 2 === 0 ? pair.reverse() : pair) {
+        const result = must(`${command.label} create`, timeOnce(command));
+        if (command.label === 'linked') {
+          linkedMs.push(result.ms);
+          methods = soapMethods(result.stderr);
+          requests.push(methods.length);
+        } else fullMs.push(result.ms);
+      }
+    }
+    const linked = median(linkedMs);
+    const full = median(fullMs);
+    const linkedRequests = median(requests);
+    console.log(`ceso vm create --linked (child disk in CreateVM_Task, power on)   ${fmt(linked)} (min ${fmt(Math.min(...linkedMs))}, max ${fmt(Math.max(...linkedMs))})`);
+    console.log(`ceso vm create, full copy of the disk (peer in this run)          ${fmt(full)} (min ${fmt(Math.min(...fullMs))}, max ${fmt(Math.max(...fullMs))})`);
+    console.log(`ratio linked / full: ${ratio(linked, full)} (target <= 0.10x: ${verdict(linked / full <= 0.1)})`);
+    console.log(
+      `SOAP requests per linked create, warm session (counted from --log-level debug "soap call" lines): median ${linkedRequests}, max ${Math.max(...requests)} ` +
+        `(target <= 10: ${verdict(Math.max(...requests) <= 10)}); the first one, which takes the base snapshot: ${countLogLines(firstLinked.stderr, 'soap call')}`,
+    );
+    console.log(`  the last: ${methods.join(', ')}`);
+
+    // 5. Space: the clones' own folders, plus what the base snapshot added to the template's folder (counted once, on the linked side).
+    const sum = (prefix: string): { apparent: number; allocated: number } => {
+      let apparent = 0;
+      let allocated = 0;
+      for (let index = 1; index <= clones; index += 1) {
+        const usage = folderUsage(join(sim.datastoreDir, `${prefix}${index}`));
+        apparent += usage.apparent;
+        allocated += usage.allocated;
+      }
+      return { apparent, allocated };
+    };
+    const templateAfter = folderUsage(join(sim.datastoreDir, template));
+    const baseGrowth = templateAfter.allocated - templateBefore.allocated;
+    const linkedBytes = sum('bench-l');
+    const fullBytes = sum('bench-f');
+    const mib = (bytes: number): string => (bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`);
+    console.log(
+      `datastore bytes of ${clones} linked clones: ${mib(linkedBytes.allocated)} allocated (+ ${mib(baseGrowth)} the base snapshot added to the template's folder), ` +
+        `${mib(linkedBytes.apparent)} apparent`,
+    );
+    console.log(`datastore bytes of ${clones} full copies:   ${mib(fullBytes.allocated)} allocated, ${mib(fullBytes.apparent)} apparent (the flat extents are sparse files)`);
+    console.log(
+      `ratio linked / full, allocated blocks (stat.blocks*512) incl. the base's delta: ${((linkedBytes.allocated + baseGrowth) / fullBytes.allocated).toPrecision(2)}x ` +
+        `(1/${Math.round(fullBytes.allocated / (linkedBytes.allocated + baseGrowth))}); apparent sizes: ${(linkedBytes.apparent / fullBytes.apparent).toPrecision(2)}x`,
+    );
+    for (let index = 1; index <= clones; index += 1) {
+      for (const name of [`bench-l${index}`, `bench-f${index}`]) must(`delete ${name}`, timeOnce(ceso(ws, sim, 'delete', 'vm', 'delete', name, '--force', '--yes', '--json')));
+    }
+
+    // 2.-3. A full pool: acquire against a warm vm info, alternated; each lease released (until ready) before the next round.
+    const fill = timeOnce(ceso(ws, sim, 'fill', 'pool', 'fill', 'bench', '--json'));
+    if (fill.code !== 0) await dumpSimulator(sim, 'pool fill');
+    must('pool fill', fill);
+    const filled = JSON.parse(fill.stdout) as { built: { name: string }[]; counts: { ready: number } };
+    if (filled.counts.ready !== clones) throw new Error(`pool fill left ${filled.counts.ready} of ${clones} VMs ready: ${fill.stdout.slice(0, 1000)}`);
+    console.log(`ceso pool fill (${clones} linked members: create, power on, ready, golden snapshot with memory; 4 at once)  ${fmt(fill.ms)}`);
+    const info = ceso(ws, sim, 'info', 'vm', 'info', filled.built[0]?.name ?? 'bench-001', '--json');
+    const acquireCommand = ceso(ws, sim, 'acquire', 'pool', 'acquire', 'bench', '--holder', 'bench', '--json');
+    must('info warm-up', timeOnce(info));
+    const acquires: number[] = [];
+    const infos: number[] = [];
+    const releases: number[] = [];
+    for (let round = 0; round < rounds; round += 1) {
+      let lease: { leaseId: string; vm: string } | undefined;
+      const steps = [
+        (): void => {
+          const result = must('pool acquire', timeOnce(acquireCommand));
+          acquires.push(result.ms);
+          lease = JSON.parse(result.stdout) as { leaseId: string; vm: string };
+        },
+        (): void => void infos.push(must('vm info', timeOnce(info)).ms),
+      ];
+      for (const step of round % 2 === 0 ? steps : steps.reverse()) step();
+      const released = must('pool release', timeOnce(ceso(ws, sim, 'release', 'pool', 'release', 'bench', '--lease', lease?.leaseId ?? '', '--json')));
+      const outcome = JSON.parse(released.stdout) as { state: string; method: string };
+      if (outcome.state !== 'ready' || outcome.method !== 'revert') throw new Error(`pool release did not revert to ready: ${released.stdout}`);
+      releases.push(released.ms);
+    }
+    const acquireMedian = median(acquires);
+    const acquireP95 = percentile(acquires, 95);
+    const infoMedian = median(infos);
+    const infoP95 = percentile(infos, 95);
+    console.log(`ceso pool acquire from a full pool   median ${fmt(acquireMedian)}, p95 ${fmt(acquireP95)}`);
+    console.log(`ceso vm info, warm (peer in this run) median ${fmt(infoMedian)}, p95 ${fmt(infoP95)}`);
+    console.log(
+      `ratio acquire / vm info: median ${ratio(acquireMedian, infoMedian)}; p95 / p95 ${ratio(acquireP95, infoP95)} (target <= 1.50x: ${verdict(acquireP95 / infoP95 <= 1.5)}); ` +
+        `acquire p95 / info median ${ratio(acquireP95, infoMedian)} (stricter reading, <= 1.50x: ${verdict(acquireP95 / infoMedian <= 1.5)})`,
+    );
+    console.log(`ceso pool release (revert to ceso-golden, wait for the IP, ready again)  median ${fmt(median(releases))} = ${ratio(median(releases), infoMedian)} a warm vm info`);
+
+    // 4. 20 processes started at once on a pool of ten ready VMs.
+    const racers = 2 * clones;
+    const raced = await Promise.all(Array.from({ length: racers }, (_, index) => runAsync(ceso(ws, sim, 'race', 'pool', 'acquire', 'bench', '--holder', `race-${index}`, '--json'))));
+    const leases = raced.filter((result) => result.code === 0).map((result) => JSON.parse(result.stdout) as { leaseId: string; vm: string });
+    const empty = raced.filter((result) => result.code === 4 && (JSON.parse(result.stdout) as { error?: { code?: string } }).error?.code === 'POOL_EMPTY').length;
+    const other = raced.filter((result) => result.code !== 0 && !(result.code === 4 && result.stdout.includes('"POOL_EMPTY"')));
+    const distinctLeases = new Set(leases.map((lease) => lease.leaseId)).size;
+    const distinctVms = new Set(leases.map((lease) => lease.vm)).size;
+    const status = JSON.parse(must('pool status', timeOnce(ceso(ws, sim, 'status', 'pool', 'status', 'bench', '--json'))).stdout) as { counts: { leased: number } };
+    const raceOk = leases.length === clones && distinctLeases === clones && distinctVms === clones && empty === racers - clones && other.length === 0 && status.counts.leased === clones;
+    console.log(
+      `${racers} concurrent pool acquire on a pool of ${clones}: ${leases.length} leases (${distinctLeases} distinct lease ids, ${distinctVms} distinct VMs), ` +
+        `${empty} POOL_EMPTY (exit 4), ${other.length} other outcomes; pool status: ${status.counts.leased} leased (target ${clones}/${clones}/${clones}/${racers - clones}/0: ${raceOk ? 'met' : 'FAILED'})`,
+    );
+    for (const failure of other.slice(0, 3)) console.log(`  other outcome (exit ${failure.code}): ${failure.stdout.slice(0, 300)}`);
+    if (!raceOk) throw new Error(`pool acquire race FAILED: ${leases.length} leases, ${distinctLeases} distinct leases, ${distinctVms} distinct VMs, ${empty} POOL_EMPTY, ${other.length} other`);
+  });
+}
+
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
 if (ONLY.has('listweight')) await listWeightSection();
@@ -570,6 +769,7 @@ if (ONLY.has('ssh')) await sshSection();
 if (ONLY.has('import')) await importSection();
 if (ONLY.has('wait')) await waitSection();
 if (ONLY.has('day2')) await day2Section();
+if (ONLY.has('pool')) await poolSection();
 if (ONLY.has('fleet')) await fleetSection();
 if (ONLY.has('metrics')) await metricsSection();
 if (ONLY.has('state')) await stateSection();

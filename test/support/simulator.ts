@@ -6,7 +6,11 @@
 // The simulator's stdin is a pipe this process holds open: when the test process dies, the
 // pipe closes and the simulator exits, so it never outlives the tests. stop() kills it, waits
 // for it, and removes its temp dir. The password goes through the environment, never argv.
+// Its stderr goes to a file (DIR/vcsim.log), not a pipe: a pipe this process does not drain in
+// time (a benchmark blocked in spawnSync) fills up, and the simulator then stalls in a log write
+// while it holds a VM's lock, so every later call on that VM hangs.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
@@ -84,7 +88,7 @@ export interface Simulator {
   propertyRequests(): Promise<PropertyRequest[]>;
   /** Every file under datastoreDir, relative to it, sorted. */
   listFiles(): Promise<string[]>;
-  /** The simulator's stderr so far (for diagnostics). */
+  /** The simulator's stderr so far, its last 256 KB (DIR/vcsim.log; for diagnostics). */
   logs(): string;
   /** Kills the simulator (and waits for it), removes its directory. Idempotent. */
   stop(): Promise<void>;
@@ -171,24 +175,29 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     '--datastore-free-gb', String(opts.datastoreFreeGB ?? 900),
   ];
   installExitHook();
+  const logFile = path.join(dir, 'vcsim.log');
+  const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
     child = spawn(VCSIM, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', process.env['CESO_SIM_DEBUG'] ? 'inherit' : logFd],
       env: { ...process.env, VCSIM_PASSWORD: password },
     });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
+  } finally {
+    closeSync(logFd);
   }
   running.add(child);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => {
-    stderr += d;
-    if (stderr.length > 256_000) stderr = stderr.slice(-128_000);
-    if (process.env['CESO_SIM_DEBUG']) process.stderr.write(d);
-  });
+  /** The last `max` characters of the simulator's log. */
+  const readLog = (max = 256_000): string => {
+    try {
+      return readFileSync(logFile, 'utf8').slice(-max);
+    } catch {
+      return ''; // removed by stop()
+    }
+  };
 
   let info: StartLine;
   try {
@@ -197,7 +206,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const timer = setTimeout(() => fail(new Error(`simulator did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       const fail = (err: Error): void => {
         clearTimeout(timer);
-        reject(new Error(`${err.message}\n--- simulator stderr ---\n${stderr.slice(-4000)}`));
+        reject(new Error(`${err.message}\n--- simulator stderr ---\n${readLog(4000)}`));
       };
       child.once('error', fail);
       child.once('exit', (code, sig) => fail(new Error(`simulator exited (${code ?? sig}) before it was ready`)));
@@ -302,7 +311,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return (await walk(datastoreDir)).sort();
     },
     logs(): string {
-      return stderr;
+      return readLog();
     },
     async stop(): Promise<void> {
       if (stopped) return;
