@@ -2,7 +2,7 @@
 // VMware's simulator (and a real sshd with the ESXi shell emulator). Prints medians and ratios.
 //
 //   BENCH_ROUNDS=15   timed rounds per measurement (commands interleaved round by round)
-//   BENCH_ONLY=list,listweight,create,ssh,import,wait,day2,pool,fleet,metrics,state   a subset of the sections
+//   BENCH_ONLY=list,listweight,create,ssh,import,wait,day2,pool,fleet,metrics,state,poolshared   a subset of the sections
 //   BENCH_IMPORT_MIB=1024   the size of the disk data the import section streams
 //   BENCH_DAY2_MIB=2048     the disk data of the VM the day-2 section backs up
 //   BENCH_POOL_MIB=2048     the disk data of the template the pool section clones
@@ -13,7 +13,7 @@ import { createCipheriv } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildOva } from '../test/support/ova.js';
-import { CLI, openSimulatorWorkspace, simulatorConfig, sshConfig, type CesoWorkspace } from '../test/support/cli.js';
+import { CLI, openSimulatorWorkspace, simulatorConfig, sshConfig, workspace, type CesoWorkspace } from '../test/support/cli.js';
 import { TESTBED_BIN, type Simulator } from '../test/support/simulator.js';
 import { openFleetWorkspace } from '../test/support/fleet.js';
 import { startSshServer } from '../test/support/sshd.js';
@@ -23,7 +23,7 @@ import { openPostgresStore } from '../src/state/postgres.js';
 import type { StateStore } from '../src/state/store.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2,pool,fleet,metrics,state').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'list,listweight,create,ssh,import,wait,day2,pool,fleet,metrics,state,poolshared').split(','));
 const DAY2_MIB = Number(process.env.BENCH_DAY2_MIB ?? 2048);
 const IMPORT_MIB = Number(process.env.BENCH_IMPORT_MIB ?? 1024);
 const POOL_MIB = Number(process.env.BENCH_POOL_MIB ?? 2048);
@@ -761,6 +761,44 @@ async function poolSection(): Promise<void> {
   });
 }
 
+/** Issue 12: the warm pool shared by two machines through PostgreSQL (the hand-out is a SKIP LOCKED claim). */
+async function poolSharedSection(): Promise<void> {
+  const clones = POOL_CLONES;
+  const racers = 2 * clones;
+  console.log(`\n## ${racers} concurrent pool acquire from two machines (separate CESO_HOMEs) on a pool of ${clones}, state in PostgreSQL`);
+  const pg = await startPostgres();
+  const machineB = workspace();
+  try {
+    const url = await pg.createDatabase('bench');
+    await withSimulator(1, async (sim, machineA) => {
+      const config = simulatorConfig(sim, `state:\n  backend: postgres\n  url: \${CESO_STATE_URL}\npools:\n  shared: {size: ${clones}, max: ${clones}, linked: true, lease: 1h}\n`);
+      machineA.writeConfig(config);
+      machineB.writeConfig(config);
+      const on = (machine: CesoWorkspace, label: string, ...args: string[]): Command => ({ ...ceso(machine, sim, label, ...args), env: { ...machine.env, SIM_PASSWORD: sim.password, CESO_STATE_URL: url } });
+      const filled = timeOnce(on(machineA, 'fill', 'pool', 'fill', 'shared', '--json'));
+      if (filled.code !== 0) throw new Error(`pool fill failed: ${filled.stdout.slice(0, 1000)}${filled.stderr.slice(-1000)}`);
+      const started = performance.now();
+      const raced = await Promise.all(Array.from({ length: racers }, (_, index) => runAsync(on(index % 2 === 0 ? machineA : machineB, 'race', 'pool', 'acquire', 'shared', '--holder', `machine-${index % 2 === 0 ? 'a' : 'b'}-${index}`, '--json'))));
+      const wall = performance.now() - started;
+      const leases = raced.filter((result) => result.code === 0).map((result) => JSON.parse(result.stdout) as { leaseId: string; vm: string; holder: string });
+      const empty = raced.filter((result) => result.code === 4 && result.stdout.includes('"POOL_EMPTY"')).length;
+      const other = raced.length - leases.length - empty;
+      const distinctLeases = new Set(leases.map((lease) => lease.leaseId)).size;
+      const distinctVms = new Set(leases.map((lease) => lease.vm)).size;
+      const byMachine = (prefix: string): number => leases.filter((lease) => lease.holder.startsWith(prefix)).length;
+      const ok = leases.length === clones && distinctLeases === clones && distinctVms === clones && empty === racers - clones && other === 0;
+      console.log(
+        `${leases.length} leases (${distinctLeases} distinct lease ids, ${distinctVms} distinct VMs; machine a ${byMachine('machine-a')}, machine b ${byMachine('machine-b')}), ` +
+          `${empty} POOL_EMPTY, ${other} other outcomes, in ${fmt(wall)} wall (target ${clones} distinct leases: ${ok ? 'met' : 'FAILED'})`,
+      );
+      if (!ok) throw new Error(`shared pool race FAILED: ${leases.length} leases, ${distinctVms} distinct VMs, ${empty} POOL_EMPTY, ${other} other`);
+    });
+  } finally {
+    machineB.cleanup();
+    await pg.stop();
+  }
+}
+
 console.log(`ceso benchmark on ${process.platform} ${process.arch}, node ${process.version}; each figure is a whole process, median of its rounds.`);
 if (ONLY.has('list')) await listSection();
 if (ONLY.has('listweight')) await listWeightSection();
@@ -773,3 +811,4 @@ if (ONLY.has('pool')) await poolSection();
 if (ONLY.has('fleet')) await fleetSection();
 if (ONLY.has('metrics')) await metricsSection();
 if (ONLY.has('state')) await stateSection();
+if (ONLY.has('poolshared')) await poolSharedSection();
