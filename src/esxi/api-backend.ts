@@ -141,7 +141,7 @@ export class ApiBackend implements HostBackend {
 
   private async created(state: ProvisionState): Promise<VmDetails> {
     if (state.vm === undefined) throw new CesoError('INTERNAL', 'the plan made no VM');
-    return getVmByRef(this.client, state.vm);
+    return state.created ?? getVmByRef(this.client, state.vm);
   }
 
   async listBackups(request: BackupListRequest): Promise<BackupEntry[]> {

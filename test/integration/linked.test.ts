@@ -113,6 +113,24 @@ for (const mode of ['esx', 'vpx'] as const) {
       expect(Object.fromEntries(list.map((item) => [item.name, item.linked]))).toMatchObject({ lc1: true, lc2: true, [TEMPLATE]: false, ...(mode === 'esx' ? { full1: false } : {}) });
     });
 
+    it('makes a linked clone with a warm session in at most 10 SOAP requests (issue 11), its result read along with the power-on', async () => {
+      ok(await ceso('vm', 'list', '--json')); // a warm session; the base snapshot exists since lc1
+      const result = ok(await ceso('vm', 'create', 'lcq', '--linked', '--json', '--log-level', 'debug'));
+      const methods = result.stderr
+        .split('\n')
+        .filter((line) => line.includes('"msg":"soap call"'))
+        .map((line) => /"method":"([^"]+)"/.exec(line)?.[1] ?? '?');
+      expect(methods.length, methods.join(', ')).toBeLessThanOrEqual(10);
+      // no login: the rest are reads (the name list, the template with the placement, the new VM, the task polls)
+      expect(methods.filter((method) => method !== 'RetrievePropertiesEx')).toEqual(['MakeDirectory', 'CreateVM_Task', 'ReconfigVM_Task', 'PowerOnVM_Task']);
+      const vm = result.json<Json & { nics: Array<{ mac: string | null }>; disks: Disk[] }>();
+      expect(vm).toMatchObject({ name: 'lcq', status: 'running', powerState: 'poweredOn', linked: true, managed: true });
+      expect(vm.disks[0]?.parent).toBe(templateDisk);
+      const info = ok(await ceso('vm', 'info', 'lcq', '--json')).json<Json>();
+      expect(vm).toMatchObject({ id: info.id, uuid: info.uuid, nics: info.nics, markers: info.markers });
+      ok(await ceso('vm', 'delete', 'lcq', '--force', '--yes', '--json'));
+    });
+
     it('takes a new base snapshot for new children once the template changed (a newer snapshot), old children keep theirs', async () => {
       ok(await ceso('vm', 'snapshot', 'create', TEMPLATE, 'changed', '--json'));
       const vm = ok(await ceso('vm', 'create', 'lc3', '--linked', '--no-power-on', '--json')).json<{ disks: Disk[] }>();

@@ -20,7 +20,7 @@ import {
 import type { MoRef} from '../soap/xml.js';
 import { asArray, asBoolean, asMoRef, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
-import { inventoryTraversal, relation, retrieveProperties, type ObjectProperties } from '../vim/property-collector.js';
+import { inventoryTraversal, relation, retrieveProperties, type ObjectProperties, type PropertyQuery } from '../vim/property-collector.js';
 
 /** The summary fields other than ceso's markers. */
 const BASE_SUMMARY_PATHS = ['name', 'config.uuid', 'runtime.powerState', 'config.hardware.numCPU', 'config.hardware.memoryMB', 'guest.ipAddress', 'config.guestId'];
@@ -116,24 +116,30 @@ export async function getVm(client: VimClient, selector: VmSelector): Promise<Vm
 
 /** A VM's details together with the names of its networks and datastores, in one round trip. */
 export async function getVmByRef(client: VimClient, ref: MoRef): Promise<VmDetails> {
-  const objects = await retrieveProperties(
-    client,
-    [
-      {
-        obj: ref,
-        selectSet: [relation('vmNetworks', 'VirtualMachine', 'network'), relation('vmDatastores', 'VirtualMachine', 'datastore')],
-      },
-    ],
-    [
+  const { starts, requests } = vmDetailsQuery(ref);
+  const details = vmDetailsOf(ref, await retrieveProperties(client, starts, requests));
+  if (details === undefined) {
+    throw new CesoError('VM_NOT_FOUND', `VM ${ref.value} no longer exists on the host`, { hint: 'It was removed meanwhile; run "ceso vm list"' });
+  }
+  return details;
+}
+
+/** The read of getVmByRef, to share a RetrievePropertiesEx (a task's last poll) with another. */
+export function vmDetailsQuery(ref: MoRef): PropertyQuery {
+  return {
+    starts: [{ obj: ref, selectSet: [relation('vmNetworks', 'VirtualMachine', 'network'), relation('vmDatastores', 'VirtualMachine', 'datastore')] }],
+    requests: [
       { type: 'VirtualMachine', paths: DETAIL_PATHS },
       { type: 'Network', paths: ['name'] },
       { type: 'Datastore', paths: ['name'] },
     ],
-  );
-  const vm = objects.find((object) => object.ref.type === 'VirtualMachine');
-  if (vm === undefined) {
-    throw new CesoError('VM_NOT_FOUND', `VM ${ref.value} no longer exists on the host`, { hint: 'It was removed meanwhile; run "ceso vm list"' });
-  }
+  };
+}
+
+/** The VM's details in what vmDetailsQuery read, or undefined when the VM was not there. */
+export function vmDetailsOf(ref: MoRef, objects: ObjectProperties[]): VmDetails | undefined {
+  const vm = objects.find((object) => object.ref.type === 'VirtualMachine' && object.ref.value === ref.value);
+  if (vm === undefined) return undefined;
   const networkNames = new Map<string, string>();
   for (const object of objects) {
     if (object.ref.type !== 'VirtualMachine') networkNames.set(object.ref.value, asString(object.props.name) ?? object.ref.value);

@@ -2,7 +2,7 @@ import { CesoError } from '../../core/errors.js';
 import type { MoRef} from '../soap/xml.js';
 import { Typed, asBoolean, asMoRef, asNumber, asString } from '../soap/xml.js';
 import type { VimClient } from '../vim/client.js';
-import { retrieveProperties } from '../vim/property-collector.js';
+import { retrieveProperties, type ObjectProperties, type PropertyQuery } from '../vim/property-collector.js';
 import { networkNotFound, pickDatastore } from '../../core/provisioning.js';
 
 export interface DatastoreInfo {
@@ -30,6 +30,12 @@ export interface Placement {
 /** Reads the placement inventory in one round trip: datacenter, its datastores, networks and pools. */
 export async function readPlacement(client: VimClient): Promise<Placement> {
   const { rootFolder } = await client.connect();
+  const { starts, requests } = placementQuery(rootFolder);
+  return placementOf(await retrieveProperties(client, starts, requests));
+}
+
+/** The read of readPlacement, to share a RetrievePropertiesEx with another (see placementOf). */
+export function placementQuery(rootFolder: MoRef): PropertyQuery {
   const folder = new Typed('TraversalSpec', {
     name: 'folder',
     type: 'Folder',
@@ -39,16 +45,19 @@ export async function readPlacement(client: VimClient): Promise<Placement> {
   });
   const spec = (name: string, path: string, next: string[] = []): Typed =>
     new Typed('TraversalSpec', { name, type: 'Datacenter', path, skip: false, selectSet: next.map((item) => ({ name: item })) });
-  const objects = await retrieveProperties(
-    client,
-    [{ obj: rootFolder, selectSet: [folder, spec('dcDatastores', 'datastore'), spec('dcNetworks', 'network'), spec('dcHosts', 'hostFolder', ['folder'])] }],
-    [
+  return {
+    starts: [{ obj: rootFolder, selectSet: [folder, spec('dcDatastores', 'datastore'), spec('dcNetworks', 'network'), spec('dcHosts', 'hostFolder', ['folder'])] }],
+    requests: [
       { type: 'Datacenter', paths: ['name', 'vmFolder'] },
       { type: 'Datastore', paths: ['name', 'summary.freeSpace', 'summary.capacity', 'summary.accessible'] },
       { type: 'Network', paths: ['name'] },
       { type: 'ComputeResource', paths: ['resourcePool'] },
     ],
-  );
+  };
+}
+
+/** The placement in what placementQuery read. */
+export function placementOf(objects: ObjectProperties[]): Placement {
   const datacenter = objects.find((object) => object.ref.type === 'Datacenter');
   const compute = objects.find((object) => asMoRef(object.props.resourcePool) !== undefined);
   const vmFolder = asMoRef(datacenter?.props.vmFolder);

@@ -19,17 +19,20 @@ import type { CloneRequest, CreateRequest } from '../../core/requests.js';
 import { MARKERS } from '../../core/vm.js';
 import { MoRef, Typed, asMoRef, asString, type Decoded, type XmlObject } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
-import { findVm, getVmByRef } from './inventory.js';
-import { findDatastore, findNetwork, readPlacement, type DatastoreInfo, type NetworkInfo, type Placement } from './placement.js';
-import { readSourceVm, type SourceDisk, type SourceVm } from './source-vm.js';
-import { apiAction, ignoreGone, Later, option, runTask } from './steps.js';
-import { inventoryTraversal, retrieveProperties } from '../vim/property-collector.js';
+import { selectOne } from '../../core/select.js';
+import type { VmDetails } from '../../core/vm.js';
+import { getVmByRef, vmDetailsOf, vmDetailsQuery } from './inventory.js';
+import { findDatastore, findNetwork, placementOf, placementQuery, type DatastoreInfo, type NetworkInfo, type Placement } from './placement.js';
+import { readSourceVm, readSourceVmWith, type SourceDisk, type SourceVm } from './source-vm.js';
+import { apiAction, ignoreGone, Later, option, runTask, runTaskReading } from './steps.js';
+import { inventoryTraversal, retrieveProperties, type ObjectProperties } from '../vim/property-collector.js';
 import { flatten } from '../../core/snapshots.js';
-import { listSnapshots } from './snapshots.js';
 
 export interface ProvisionState {
   vm?: MoRef;
   baseSnapshot?: MoRef;
+  /** The new VM as the power-on task's last poll read it, when that read shows it on. */
+  created?: VmDetails;
 }
 
 /** A linked clone's parents: each source disk's file under the base snapshot, and the snapshot to take first, if any. */
@@ -57,9 +60,9 @@ interface ProvisionSpec extends ProvisionSettings {
  * taken and its disks (the source's current ones, read-only from then on) are the parents. Older
  * children keep theirs.
  */
-async function linkedBase(client: VimClient, source: SourceVm): Promise<LinkedBase> {
+function linkedBase(source: SourceVm): LinkedBase {
   if (source.disks.length === 0) throw new CesoError('CONFLICT', `"${source.name}" has no disk to link to`, { hint: 'Use a template with a disk' });
-  const tree = await listSnapshots(client, { id: source.ref.value });
+  const tree = source.snapshots;
   const nodes = flatten(tree.snapshots);
   const current = nodes.find((node) => node.id === tree.current);
   if (current !== undefined && isLinkedBase(current.name) && source.disks.every((disk) => disk.parentFileName !== null)) {
@@ -68,19 +71,20 @@ async function linkedBase(client: VimClient, source: SourceVm): Promise<LinkedBa
   return { parents: source.disks.map((disk) => disk.fileName), take: nextLinkedBaseName(nodes.map((node) => node.name)) };
 }
 
-async function withLinkedBase(client: VimClient, spec: ProvisionSpec): Promise<ProvisionSpec> {
+function withLinkedBase(spec: ProvisionSpec): ProvisionSpec {
   if (!spec.linked) return spec;
-  const base = await linkedBase(client, spec.source);
+  const base = linkedBase(spec.source);
   return { ...spec, base, markers: { ...spec.markers, ...linkedMarkers(base.parents[0] as string) } };
 }
 
 
 export async function planCreate(client: VimClient, request: CreateRequest, diskFromDefaults: boolean): Promise<Plan<ProvisionState>> {
-  assertNameFree(request.name, await vmNames(client));
-  const template = await findTemplate(client, request.template);
+  const names = await vmNames(client);
+  assertNameFree(request.name, names);
+  const { source: template, objects } = await readSourceAndPlacement(client, templateRef(names, request.template));
   assertPoweredOff(template, 'template');
-  const placement = await readPlacement(client);
-  return buildPlan(client, await withLinkedBase(client, {
+  const placement = placementOf(objects);
+  return buildPlan(client, withLinkedBase({
     source: template,
     placement,
     datastore: findDatastore(placement, request.datastore ?? template.datastore),
@@ -90,15 +94,16 @@ export async function planCreate(client: VimClient, request: CreateRequest, disk
 }
 
 export async function planClone(client: VimClient, request: CloneRequest): Promise<Plan<ProvisionState>> {
-  assertNameFree(request.name, await vmNames(client));
-  const { ref } = await findVm(client, request.source);
-  const source = await readSourceVm(client, ref);
+  const names = await vmNames(client);
+  assertNameFree(request.name, names);
+  const { ref } = selectOne(names, request.source);
+  const { source, objects } = await readSourceAndPlacement(client, ref);
   assertPoweredOff(source, 'source');
-  const placement = await readPlacement(client);
+  const placement = placementOf(objects);
   const details = await getVmByRef(client, ref);
   // Settings before placement: a source whose user data cannot be re-targeted is reported first.
   const settings = cloneSettings(request, source, source.extraConfig);
-  return buildPlan(client, await withLinkedBase(client, {
+  return buildPlan(client, withLinkedBase({
     source,
     placement,
     datastore: findDatastore(placement, request.datastore ?? source.datastore),
@@ -107,20 +112,26 @@ export async function planClone(client: VimClient, request: CloneRequest): Promi
   }));
 }
 
-async function vmNames(client: VimClient): Promise<Array<{ name: string; id: string }>> {
+/** Every VM's name and reference: the new name is checked and the source found in this one read. */
+async function vmNames(client: VimClient): Promise<Array<{ name: string; id: string; ref: MoRef }>> {
   const { rootFolder } = await client.connect();
   const objects = await retrieveProperties(client, [{ obj: rootFolder, selectSet: inventoryTraversal() }], [{ type: 'VirtualMachine', paths: ['name'] }]);
-  return objects.map((object) => ({ name: asString(object.props.name) ?? '', id: object.ref.value }));
+  return objects.map((object) => ({ name: asString(object.props.name) ?? '', id: object.ref.value, ref: object.ref }));
 }
 
-async function findTemplate(client: VimClient, name: string): Promise<SourceVm> {
+function templateRef(names: Array<{ name: string; id: string; ref: MoRef }>, name: string): MoRef {
   try {
-    const { ref } = await findVm(client, { name });
-    return await readSourceVm(client, ref);
+    return selectOne(names, { name }).ref;
   } catch (error) {
     if (error instanceof CesoError && error.code === 'VM_NOT_FOUND') throw templateNotFound(name);
     throw error;
   }
+}
+
+/** The source VM (with its snapshot tree) and the placement inventory, in one RetrievePropertiesEx; the placement is parsed by placementOf. */
+async function readSourceAndPlacement(client: VimClient, ref: MoRef): Promise<{ source: SourceVm; objects: ObjectProperties[] }> {
+  const { rootFolder } = await client.connect();
+  return readSourceVmWith(client, ref, placementQuery(rootFolder));
 }
 
 const PLACEHOLDER_MAC = '00:50:56:00:00:00';
@@ -389,7 +400,10 @@ function finishSteps(client: VimClient, spec: ProvisionSpec): Array<PlanStep<Pro
       description: `power on ${spec.name}`,
       action: apiAction('PowerOnVM_Task', new MoRef('VirtualMachine', `<${spec.name}>`), {}),
       run: async (state) => {
-        await runTask(client, 'PowerOnVM_Task', requireVm(state), {}, `power on ${spec.name}`);
+        const vm = requireVm(state);
+        // the result is read in the task's polls: kept only if that read shows the VM on (it may precede the task's end)
+        const created = vmDetailsOf(vm, await runTaskReading(client, 'PowerOnVM_Task', vm, {}, `power on ${spec.name}`, vmDetailsQuery(vm)));
+        if (created?.powerState === 'poweredOn') state.created = created;
       },
     });
   }

@@ -57,17 +57,9 @@ interface SnapshotRead {
 
 const TREE_PATHS = ['name', 'snapshot', 'runtime.powerState'];
 
-/** One read of the VM (after the name lookup): its tree and whatever else `paths` asks for. */
-async function readSnapshots(client: VimClient, ref: MoRef, paths: string[] = [], withDatastores = false): Promise<SnapshotRead> {
-  const objects = await retrieveProperties(
-    client,
-    [{ obj: ref, ...(withDatastores ? { selectSet: [relation('vmDatastores', 'VirtualMachine', 'datastore')] } : {}) }],
-    [{ type: 'VirtualMachine', paths: [...TREE_PATHS, ...paths] }, ...(withDatastores ? [{ type: 'Datastore', paths: ['name', 'browser'] }] : [])],
-  );
-  const vm = objects.find((object) => object.ref.type === 'VirtualMachine');
-  if (vm === undefined) throw new CesoError('VM_NOT_FOUND', `VM ${ref.value} no longer exists on the host`, { hint: 'It was removed meanwhile; run "ceso vm list"' });
-  const { props } = vm;
-  const info = asObject(props.snapshot);
+/** A VM's `snapshot` property (VirtualMachineSnapshotInfo) as a tree, with each snapshot's managed object by id. */
+export function snapshotTreeOf(vm: { name: string; id: string }, value: Decoded | undefined): { tree: SnapshotTree; refs: Map<string, MoRef> } {
+  const info = asObject(value);
   const refs = new Map<string, MoRef>();
   const walk = (list: Decoded | undefined): RawSnapshot[] =>
     asArray(list).map((item) => {
@@ -88,7 +80,21 @@ async function readSnapshots(client: VimClient, ref: MoRef, paths: string[] = []
   const roots = walk(info.rootSnapshotList);
   const currentRef = asMoRef(info.currentSnapshot)?.value;
   const current = currentRef === undefined ? null : ([...refs].find(([, snapshot]) => snapshot.value === currentRef)?.[0] ?? null);
+  return { tree: buildTree(vm, roots, current), refs };
+}
+
+/** One read of the VM (after the name lookup): its tree and whatever else `paths` asks for. */
+async function readSnapshots(client: VimClient, ref: MoRef, paths: string[] = [], withDatastores = false): Promise<SnapshotRead> {
+  const objects = await retrieveProperties(
+    client,
+    [{ obj: ref, ...(withDatastores ? { selectSet: [relation('vmDatastores', 'VirtualMachine', 'datastore')] } : {}) }],
+    [{ type: 'VirtualMachine', paths: [...TREE_PATHS, ...paths] }, ...(withDatastores ? [{ type: 'Datastore', paths: ['name', 'browser'] }] : [])],
+  );
+  const vm = objects.find((object) => object.ref.type === 'VirtualMachine');
+  if (vm === undefined) throw new CesoError('VM_NOT_FOUND', `VM ${ref.value} no longer exists on the host`, { hint: 'It was removed meanwhile; run "ceso vm list"' });
+  const { props } = vm;
   const name = asString(props.name) ?? ref.value;
+  const { tree, refs } = snapshotTreeOf({ name, id: ref.value }, props.snapshot);
   const browsers = new Map<string, MoRef>();
   for (const object of objects) {
     const browser = asMoRef(object.props.browser);
@@ -96,7 +102,7 @@ async function readSnapshots(client: VimClient, ref: MoRef, paths: string[] = []
   }
   return {
     ref,
-    tree: buildTree({ name, id: ref.value }, roots, current),
+    tree,
     refs,
     powerState: toPowerState(asString(props['runtime.powerState'])),
     toolsStatus: asString(props['guest.toolsRunningStatus']) ?? null,

@@ -2,8 +2,10 @@ import { parseDatastorePath, toPowerState, type PowerState } from '../../core/vm
 import type { MoRef} from '../soap/xml.js';
 import { asArray, asBoolean, asNumber, asObject, asString, type DecodedObject } from '../soap/xml.js';
 import type { VimClient } from '../vim/client.js';
-import { retrieveProperties } from '../vim/property-collector.js';
+import { retrieveProperties, type ObjectProperties, type PropertyQuery } from '../vim/property-collector.js';
+import type { SnapshotTree } from '../../core/snapshots.js';
 import { extraConfigOf } from './inventory.js';
+import { snapshotTreeOf } from './snapshots.js';
 
 export interface SourceDisk {
   key: number;
@@ -48,15 +50,21 @@ export interface SourceVm {
   nics: SourceNic[];
   extraConfig: Map<string, string>;
   committedBytes: number;
+  snapshots: SnapshotTree;
 }
 
 const CONTROLLER_TYPES = /Controller$/;
 const STORAGE_CONTROLLERS = /SCSI|LsiLogic|BusLogic|AHCI|NVME|Sata/i;
 
 export async function readSourceVm(client: VimClient, ref: MoRef): Promise<SourceVm> {
-  const [object] = await retrieveProperties(
+  return (await readSourceVmWith(client, ref, { starts: [], requests: [] })).source;
+}
+
+/** As readSourceVm, reading `also` in the same RetrievePropertiesEx: the source, and the other objects read. */
+export async function readSourceVmWith(client: VimClient, ref: MoRef, also: PropertyQuery): Promise<{ source: SourceVm; objects: ObjectProperties[] }> {
+  const objects = await retrieveProperties(
     client,
-    [{ obj: ref }],
+    [{ obj: ref }, ...also.starts],
     [
       {
         type: 'VirtualMachine',
@@ -72,17 +80,25 @@ export async function readSourceVm(client: VimClient, ref: MoRef): Promise<Sourc
           'config.files.vmPathName',
           'config.extraConfig',
           'summary.storage.committed',
+          'snapshot',
         ],
       },
+      ...also.requests,
     ],
   );
+  const object = objects.find((candidate) => candidate.ref.type === ref.type && candidate.ref.value === ref.value);
+  return { source: sourceVmOf(ref, object), objects: objects.filter((candidate) => candidate !== object) };
+}
+
+function sourceVmOf(ref: MoRef, object: ObjectProperties | undefined): SourceVm {
   const props = object?.props ?? {};
   const vmxPath = asString(props['config.files.vmPathName']) ?? '';
   const parsed = parseDatastorePath(vmxPath);
   const devices = asArray(props['config.hardware.device']).map(asObject);
+  const name = asString(props.name) ?? ref.value;
   return {
     ref,
-    name: asString(props.name) ?? ref.value,
+    name,
     uuid: asString(props['config.uuid']) ?? null,
     powerState: toPowerState(asString(props['runtime.powerState'])),
     guestId: asString(props['config.guestId']) ?? 'otherGuest64',
@@ -119,6 +135,7 @@ export async function readSourceVm(client: VimClient, ref: MoRef): Promise<Sourc
       })),
     extraConfig: extraConfigOf(props['config.extraConfig']),
     committedBytes: asNumber(props['summary.storage.committed']) ?? 0,
+    snapshots: snapshotTreeOf({ name, id: ref.value }, props.snapshot).tree,
   };
 }
 

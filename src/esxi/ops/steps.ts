@@ -1,7 +1,8 @@
 import type { StepAction } from '../../core/plan.js';
 import { MoRef, RawXml, Typed, type XmlObject, type XmlValue } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
-import { waitForTask } from '../vim/task.js';
+import type { ObjectProperties, PropertyQuery } from '../vim/property-collector.js';
+import { waitForTask, waitForTaskReading } from '../vim/task.js';
 
 /** A value shown in a plan but never sent: e.g. a MAC the host assigns while the plan runs. */
 export class Later {
@@ -51,6 +52,16 @@ export async function runTask(
   const task = await client.invoke(method, object, args);
   if (!(task instanceof MoRef)) return undefined;
   return waitForTask(client, task, { description, ...(progress === undefined ? {} : { onProgress: progress }), ...(signal === undefined ? {} : { signal }) });
+}
+
+/**
+ * As runTask, reading `also` in each poll of the task (waitForTaskReading): the objects come from
+ * the call that saw the task end, not necessarily after it, so the caller checks they show it.
+ */
+export async function runTaskReading(client: VimClient, method: string, object: MoRef, args: XmlObject, description: string, also: PropertyQuery): Promise<ObjectProperties[]> {
+  const task = await client.invoke(method, object, args);
+  if (!(task instanceof MoRef)) return [];
+  return (await waitForTaskReading(client, task, { description }, also)).objects;
 }
 
 /** Waits for a cleanup call, treating "already gone" (the file, or the VM) as done. */

@@ -15,6 +15,12 @@ export interface PropertyRequest {
   paths: string[];
 }
 
+/** Where a RetrievePropertiesEx starts and what it reads: a read that can share the call with another. */
+export interface PropertyQuery {
+  starts: Array<{ obj: MoRef; skip?: boolean; selectSet?: Typed[] }>;
+  requests: PropertyRequest[];
+}
+
 /** Walks the whole inventory from the root folder: folders, datacenters' VM folders, vApps. */
 export function inventoryTraversal(): Typed[] {
   const folders = new Typed('TraversalSpec', {

@@ -1,8 +1,8 @@
 import { CesoError } from '../../core/errors.js';
 import { faultToError, SoapFault } from '../soap/faults.js';
-import { asNumber, asObject, asString, type Decoded, type MoRef, type Typed } from '../soap/xml.js';
+import { asNumber, asObject, asString, type Decoded, type MoRef } from '../soap/xml.js';
 import type { VimClient } from './client.js';
-import { retrieveProperties, type ObjectProperties, type PropertyRequest } from './property-collector.js';
+import { retrieveProperties, type ObjectProperties, type PropertyQuery } from './property-collector.js';
 
 export interface TaskWaitOptions {
   /** What the task does, for messages ("copy disk of web1"). */
@@ -24,10 +24,7 @@ export async function waitForTask(client: VimClient, task: MoRef, options: TaskW
 }
 
 /** What else to read in each poll's RetrievePropertiesEx (see waitForTaskReading). */
-export interface AlongWithTask {
-  starts: Array<{ obj: MoRef; skip?: boolean; selectSet?: Typed[] }>;
-  requests: PropertyRequest[];
-}
+export type AlongWithTask = PropertyQuery;
 
 /**
  * As waitForTask, reading `also` in the same RetrievePropertiesEx as each poll of the task, so
