@@ -275,6 +275,17 @@ for (const mode of ['esx', 'vpx'] as const) {
       expect(await sim.listFiles()).toEqual(before);
     });
 
+    it('two fills of one pool at once: one builds, the other waits its turn or is LOCKED; the pool never overshoots', async () => {
+      const results = await Promise.all([ceso('pool', 'fill', 'full', '--json'), ceso('pool', 'fill', 'full', '--json')]);
+      for (const result of results) {
+        expect([0, 4], result.stdout).toContain(result.code);
+        if (result.code === 4) expect(result.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'LOCKED', message: expect.stringContaining('pool fill') });
+      }
+      expect(results.some((result) => result.code === 0)).toBe(true);
+      expect((await status('full')).vms.map((vm) => [vm.name, vm.state])).toEqual([['full-001', 'ready']]);
+      ok(await ceso('pool', 'destroy', 'full', '--yes', '--json'));
+    });
+
     it('restricted mode: agents acquire, release and read the pools they are given; fill and destroy need poolAdmin', async () => {
       const agent = { ...env, CESO_MODE: 'restricted' };
       const run = (...args: string[]): Promise<CliResult> => runCli(args, { env: agent, timeoutMs: 120_000 });

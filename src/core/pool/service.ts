@@ -268,6 +268,16 @@ async function surveyFill(context: PoolContext): Promise<{ members: PoolMember[]
 }
 
 export async function fill(context: PoolContext): Promise<FillOutcome> {
+  // One fill of a pool at a time: a second would count the same gaps and build them twice.
+  const lock = await context.locks.take(`fill:${context.spec.name}`, context.lockTimeoutMs);
+  try {
+    return await fillLocked(context);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function fillLocked(context: PoolContext): Promise<FillOutcome> {
   const { spec } = context;
   const { repair, names } = await surveyFill(context);
   const failed: FailedVm[] = [];
@@ -394,7 +404,7 @@ export async function reap(context: PoolContext): Promise<ReapOutcome> {
       });
       if (outcome !== null) reclaimed.push(outcome);
     } catch (error) {
-      failed.push({ name: member.name, error: errorOf(error) });
+      if (!isLocked(error)) failed.push({ name: member.name, error: errorOf(error) });
     }
   }
   const working = await context.locks.workers();
@@ -445,7 +455,8 @@ async function repairAll(context: PoolContext, members: readonly PoolMember[], f
       });
       if (outcome !== null) repaired.push(outcome);
     } catch (error) {
-      failed.push({ name: member.name, error: errorOf(error) });
+      // Another process is at work on it (a release, a concurrent reap): it is theirs to finish.
+      if (!isLocked(error)) failed.push({ name: member.name, error: errorOf(error) });
     }
   }
   return repaired;
@@ -557,6 +568,10 @@ function dryRun(context: PoolContext, operation: string, steps: DryRunStep[], wa
 
 function signalOf(context: PoolContext): { signal?: AbortSignal } {
   return context.signal === undefined ? {} : { signal: context.signal };
+}
+
+function isLocked(error: unknown): boolean {
+  return isCesoError(error) && error.code === 'LOCKED';
 }
 
 function errorOf(error: unknown): { code: string; message: string } {
