@@ -3,15 +3,18 @@ package sim
 // Keyed property paths in property-collector filters (CreateFilter + WaitForUpdatesEx), with
 // data versions, as a real host answers them.
 //
-// What a real host does (vSphere API reference, PropertyCollector.WaitForUpdatesEx):
+// What a real host does (vSphere API reference: WaitForUpdatesExRequestType, WaitOptions,
+// InvalidCollectorVersion on developer.broadcom.com):
 //   - version "" is the initial data version: the answer holds every object of every filter
 //     of the collector (kind "enter", each property "assign").
-//   - Any other version must be one the collector returned; the answer then holds only what
-//     changed since: "enter" for objects that came into a filter, "leave" for objects that
-//     left, "modify" with the changed properties (op "assign", or "remove" for a property that
-//     became unset). A version the collector does not know is the fault InvalidCollectorVersion.
-//   - maxWaitSeconds 0 computes the updates once and answers at once; nothing changed is an
-//     empty answer (no returnval) and the client keeps its version.
+//   - Any other version must be a (non-truncated) version returned by the same collector on the
+//     same session; the answer then holds only what changed since: "enter" for objects that
+//     came into a filter, "leave" for objects that left, "modify" with the changed properties
+//     (op "assign", or "remove" for a property that became unset). A version "out of date or
+//     invalid" is the fault InvalidCollectorVersion.
+//   - maxWaitSeconds 0 does "one update calculation and returns any results" (like
+//     CheckForUpdates): nothing changed is an empty answer (null returnval) and the client keeps
+//     its version.
 //   - Collectors and filters belong to the session, not the connection: a later connection with
 //     the same session cookie finds them; a new session does not (ManagedObjectNotFound).
 //
@@ -28,7 +31,8 @@ package sim
 // Limits, for the test bed's own clients: an objectSet entry with a selectSet stands for every
 // object of the propSet's type in the inventory (ceso's traversal from the root folder reaches
 // them all); a plain path whose value is an array is answered NotSupported; only the latest
-// version is kept (a real host may keep a few).
+// version is kept: an older one is InvalidCollectorVersion here, where a real host may still
+// answer it (ceso always passes the latest it was given, and handles both).
 
 import (
 	"context"
