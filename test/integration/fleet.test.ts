@@ -152,7 +152,9 @@ describe('several hosts at once, and ceso metrics', () => {
 
   it('each host has its own timeouts: a slow host fails alone, the other answers', async () => {
     bed.configure({ esxi: { lab2: { timeoutSeconds: 1 } } });
+    // slow in both reads a list makes: the plain one and the incremental one (list-cache.ts)
     await bed.sims[1]!.control('delay', { method: 'RetrievePropertiesEx', ms: 4000 });
+    await bed.sims[1]!.control('delay', { method: 'WaitForUpdatesEx', ms: 4000 });
     try {
       const result = await ceso('vm', 'list', '--host', 'lab1,lab2', '--via', 'api', '--json');
       const hosts = result.json<{ hosts: HostEntry[] }>().hosts;

@@ -20,6 +20,7 @@ import {
 import type { MoRef} from '../soap/xml.js';
 import { asArray, asBoolean, asMoRef, asNumber, asObject, asString, type Decoded } from '../soap/xml.js';
 import { faultTypeOf, type VimClient } from '../vim/client.js';
+import { readVmsIncrementally } from './list-cache.js';
 import { inventoryTraversal, relation, retrieveProperties, type ObjectProperties, type PropertyQuery } from '../vim/property-collector.js';
 
 /** The summary fields other than ceso's markers. */
@@ -54,13 +55,21 @@ const refusesKeyedPaths = new WeakSet<VimClient>();
 const POOL_MARKERS = [...new Set([...LISTED_MARKERS, MARKERS.leaseId, MARKERS.leaseHolder, MARKERS.leasedAt, MARKERS.leaseExpiresAt, MARKERS.poolResets])];
 
 /**
- * Every VM with its summary fields, in ONE property-collector round trip (paged if the host
- * pages): the markers by key where the host answers keyed paths, else the whole extraConfig
- * (one more round trip, once per client).
+ * Every VM with its summary fields: from the session's list cache (list-cache.ts: only what
+ * changed since the last list) where it can, else in ONE property-collector round trip (paged if
+ * the host pages): the markers by key where the host answers keyed paths, else the whole
+ * extraConfig (one more round trip, once per client).
  */
 export async function listVms(client: VimClient): Promise<VmSummary[]> {
-  return (await readVms(client, LISTED_MARKERS)).map(summaryOf).sort(byNameThenId);
+  const objects = await readVmsIncrementally(
+    client,
+    [...BASE_SUMMARY_PATHS, ...LISTED_MARKERS.map(keyedExtraConfigPath)],
+    () => readVms(client, LISTED_MARKERS),
+    () => !refusesKeyedPaths.has(client),
+  );
+  return objects.map(summaryOf).sort(byNameThenId);
 }
+
 
 /** As listVms, each VM with the pool's markers (read by key too): the warm pool's view of the host. */
 export async function listMarkedVms(client: VimClient): Promise<MarkedVm[]> {

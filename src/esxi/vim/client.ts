@@ -153,6 +153,14 @@ export class VimClient {
     };
   }
 
+  /**
+   * Where state tied to this host's session lives across invocations (the directory of the
+   * session cache) and the key of this credential's files there; undefined: no reuse.
+   */
+  get sessionStore(): { directory: string; key: string } | undefined {
+    return this.options.sessionDirectory === undefined ? undefined : { directory: this.options.sessionDirectory, key: this.cacheKey };
+  }
+
   /** The session cookie, sent with NFC uploads as govc does (harmless where the ticket in the URL suffices). */
   get sessionCookie(): string | undefined {
     return this.transport.cookie;

@@ -84,7 +84,8 @@ func badRequest(w http.ResponseWriter, msg string) {
 //	POST /testbed/expire-sessions   every session becomes invalid (NotAuthenticated)
 //	POST /testbed/keyed-paths {"mode":"support"|"refuse"|"legacy"}   keyed property paths such as
 //	                         config.extraConfig["k"] (keyed.go): answered as a real host does (default),
-//	                         the fault InvalidProperty, or vcsim 0.24.2's missingSet entries
+//	                         the fault InvalidProperty, or vcsim 0.24.2's missingSet entries; also in
+//	                         CreateFilter/WaitForUpdatesEx with data versions (keyedfilter.go)
 //	POST /testbed/extra-config {"vms":["name"],"set":{"k":"v"},"random":{"guestinfo.userdata":2048}}
 //	                         sets extraConfig keys on the VMs named (none: all), random = base64 text of that length per VM
 //	GET  /testbed/property-requests   the last 200 RetrieveProperties(Ex) calls: method, paths per type, responseBytes

@@ -119,7 +119,9 @@ func (t *Testbed) serveSOAP(w http.ResponseWriter, r *http.Request, body []byte,
 	var status int
 	var hdr http.Header
 	var out []byte
-	if fn := t.keyedRetrieve(r, method); fn != nil { // keyed.go
+	if fn := t.keyedFilterCall(r, method); fn != nil { // keyedfilter.go
+		status, hdr, out = fn()
+	} else if fn := t.keyedRetrieve(r, method); fn != nil { // keyed.go
 		status, hdr, out = fn()
 	} else {
 		status, hdr, out = t.execute(r, body, method)

@@ -40,6 +40,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -240,11 +241,16 @@ func keyedValue(ref types.ManagedObjectReference, kp keyedPath) (interface{}, ty
 	if obj == nil {
 		return nil, nil
 	}
-	invalid := &types.InvalidProperty{Name: kp.full}
 	var found interface{}
 	var fault types.BaseMethodFault
-	simulator.Map.WithLock(obj, func() {
-		rval := reflect.ValueOf(obj)
+	simulator.Map.WithLock(obj, func() { found, fault = keyedValueOf(reflect.ValueOf(obj), kp) })
+	return found, fault
+}
+
+// keyedValueOf reads Path[Key](.Item) of an object the caller holds the lock of.
+func keyedValueOf(rval reflect.Value, kp keyedPath) (found interface{}, fault types.BaseMethodFault) {
+	invalid := &types.InvalidProperty{Name: kp.full}
+	func() {
 		list, ok := fieldAt(rval, kp.path)
 		if !ok {
 			fault = invalid
@@ -289,7 +295,7 @@ func keyedValue(ref types.ManagedObjectReference, kp keyedPath) (interface{}, ty
 			}
 			return
 		}
-	})
+	}()
 	return found, fault
 }
 
@@ -304,13 +310,43 @@ func fieldAt(rval reflect.Value, path string) (reflect.Value, bool) {
 		if rval.Kind() != reflect.Struct {
 			return reflect.Value{}, false
 		}
-		f := rval.FieldByName(strings.ToUpper(name[:1]) + name[1:])
-		if !f.IsValid() {
+		index, ok := fieldIndex(rval.Type(), strings.ToUpper(name[:1])+name[1:])
+		if !ok {
 			return reflect.Value{}, false
 		}
-		rval = f
+		for n, i := range index {
+			if n > 0 {
+				if rval = deref(rval); !rval.IsValid() {
+					return rval, true // a nil embedded pointer
+				}
+			}
+			rval = rval.Field(i)
+		}
 	}
 	return deref(rval), true
+}
+
+type fieldKey struct {
+	t    reflect.Type
+	name string
+}
+
+var fieldIndexes sync.Map // fieldKey -> []int (nil: no such field)
+
+// fieldIndex is reflect's FieldByName (a search through embedded structs), remembered per type:
+// a big list reads the same fields of a thousand objects.
+func fieldIndex(t reflect.Type, name string) ([]int, bool) {
+	key := fieldKey{t, name}
+	if index, ok := fieldIndexes.Load(key); ok {
+		return index.([]int), index.([]int) != nil
+	}
+	f, ok := t.FieldByName(name)
+	var index []int
+	if ok {
+		index = f.Index
+	}
+	fieldIndexes.Store(key, index)
+	return index, ok
 }
 
 func deref(v reflect.Value) reflect.Value {
