@@ -67,6 +67,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
       });
     });
     options.onSpawn?.(child);
+    child.stdin.on('error', () => undefined); // a CLI that exits before reading its input: EPIPE, harmless
     child.stdin.end(options.input ?? '');
   });
 }

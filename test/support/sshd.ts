@@ -276,6 +276,7 @@ export async function startSshServer(opts: StartSshServerOptions): Promise<SshSe
           clearTimeout(timer);
           resolve({ stdout, stderr, code: code ?? (signal ? 128 : 255) });
         });
+        p.stdin.on('error', () => undefined); // a command that never reads its input: EPIPE, harmless
         p.stdin.end(eopts?.input ?? '');
       });
 

@@ -30,6 +30,8 @@ class LocalShell implements RemoteShell {
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       child.on('error', reject);
       child.on('close', (code) => resolve({ stdout, stderr, code }));
+      // A command that never reads its stdin may exit first: the write then fails with EPIPE, harmlessly.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(options.stdin ?? '');
     });
   }
