@@ -168,7 +168,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const selection = selectHosts({ host: flags.host, allHosts: flags['all-hosts'] });
     if (selection === undefined && options.single !== true) return undefined;
     const requirePassword = (this.ctor as typeof BaseCommand).needsPassword;
-    const fleet = selection === undefined ? singleFleet(this.target()) : resolveFleet(loadConfig(this.flags.config), selection, { requirePassword });
+    const fleet = selection === undefined ? singleFleet(this.target()) : resolveFleet(this.loadedConfig(), selection, { requirePassword });
     this.fleetMode = fleet.mode;
     const ran = new Map<string, { via: Via; durationMs: number }>();
     const outcomes = await runOnHosts(

@@ -1,6 +1,5 @@
 import type { Command } from '@oclif/core';
 import { Args } from '@oclif/core';
-import { loadConfig } from '../config/load.js';
 import { CesoError } from '../core/errors.js';
 import type { DryRunResult } from '../core/operations.js';
 import { Policy } from '../core/policy.js';
@@ -31,12 +30,12 @@ export abstract class PoolCommand<T extends typeof Command> extends BaseCommand<
   }
 
   protected spec(target: HostTarget = this.target()): PoolSpec {
-    this.cachedSpec ??= poolSpec(loadConfig(this.flags.config).file, this.poolName, target.defaults);
+    this.cachedSpec ??= poolSpec(this.loadedConfig().file, this.poolName, target.defaults);
     return this.cachedSpec;
   }
 
   protected override impliedHost(): string | undefined {
-    return loadConfig(this.flags.config).file.pools?.[this.poolName]?.host;
+    return this.loadedConfig().file.pools?.[this.poolName]?.host;
   }
 
   /**

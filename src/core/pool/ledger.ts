@@ -60,22 +60,71 @@ export interface LockProvider {
 /** Hand-outs take milliseconds; a fill or destroy may hold the pool lock longer. */
 const POOL_LOCK_WAIT_MS = 120_000;
 
-export class LocalLedger implements PoolLedger {
+/** Sets or removes ceso.* markers on one VM (one ReconfigVM_Task). */
+export async function writeMarkers(backend: HostBackend, vm: { name: string; id: string }, set: Record<string, string | null>): Promise<void> {
+  await perform(await backend.planSetMarkers({ vm: { name: vm.name, id: vm.id }, set }), { dryRun: false });
+}
+
+/** What both ledgers share: the record on the VMs' markers, and the pool-wide lock. */
+export abstract class MarkerLedger implements PoolLedger {
   constructor(
-    private readonly backend: HostBackend,
-    private readonly pool: string,
+    protected readonly backend: HostBackend,
+    protected readonly pool: string,
     private readonly locks: LockProvider,
-    private readonly now: () => Date = () => new Date(),
   ) {}
+
+  abstract handOut(request: LeaseRequest, usable: (member: PoolMember) => boolean): Promise<Lease | null>;
+  abstract takeBack(target: LeaseTarget): Promise<PoolMember>;
+  abstract reclaim(seen: PoolMember, now: Date): Promise<PoolMember | null>;
 
   async members(): Promise<PoolMember[]> {
     return membersOf(await this.backend.listMarkedVms(), this.pool);
   }
 
+  async exclusive<R>(run: () => Promise<R>): Promise<R> {
+    const lock = await this.locks.take(`pool:${this.pool}`, POOL_LOCK_WAIT_MS);
+    try {
+      return await run();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** The ready, running VMs a hand-out may give, as the markers say now. */
+  protected async candidates(usable: (member: PoolMember) => boolean): Promise<PoolMember[]> {
+    return (await this.members()).filter((member) => member.state === 'ready' && member.powerState === 'poweredOn' && usable(member));
+  }
+
+  /** The member as `seen` by reap, re-read: still leased under that lease, and past its end; else null. */
+  protected async stillExpired(seen: PoolMember, now: Date): Promise<PoolMember | null> {
+    const member = (await this.members()).find((candidate) => candidate.id === seen.id);
+    return member === undefined || member.state !== 'leased' || member.leaseId !== seen.leaseId || !leaseExpired(member, now) ? null : member;
+  }
+
+  protected write(member: PoolMember, set: Record<string, string | null>): Promise<void> {
+    return writeMarkers(this.backend, member, set);
+  }
+
+  /** The lease ended: the VM is resetting and nobody's. */
+  protected async markResetting(member: PoolMember): Promise<PoolMember> {
+    await this.write(member, { [MARKERS.poolState]: 'resetting', ...NO_LEASE });
+    return { ...member, state: 'resetting', holder: null, leaseId: null, leasedAt: null, leaseExpiresAt: null };
+  }
+}
+
+export class LocalLedger extends MarkerLedger {
+  constructor(
+    backend: HostBackend,
+    pool: string,
+    locks: LockProvider,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    super(backend, pool, locks);
+  }
+
   async handOut(request: LeaseRequest, usable: (member: PoolMember) => boolean): Promise<Lease | null> {
     return this.exclusive(async () => {
-      const members = await this.members();
-      const chosen = members.find((member) => member.state === 'ready' && member.powerState === 'poweredOn' && usable(member));
+      const chosen = (await this.candidates(usable))[0];
       if (chosen === undefined) return null;
       const leasedAt = this.now();
       const lease: Lease = {
@@ -94,33 +143,14 @@ export class LocalLedger implements PoolLedger {
   }
 
   async takeBack(target: LeaseTarget): Promise<PoolMember> {
-    return this.exclusive(async () => {
-      const member = current(await this.members(), target, this.pool);
-      await this.write(member, { [MARKERS.poolState]: 'resetting', ...NO_LEASE });
-      return { ...member, state: 'resetting', holder: null, leaseId: null, leasedAt: null, leaseExpiresAt: null };
-    });
+    return this.exclusive(async () => this.markResetting(current(await this.members(), target, this.pool)));
   }
 
   async reclaim(seen: PoolMember, now: Date): Promise<PoolMember | null> {
     return this.exclusive(async () => {
-      const member = (await this.members()).find((candidate) => candidate.id === seen.id);
-      if (member === undefined || member.state !== 'leased' || member.leaseId !== seen.leaseId || !leaseExpired(member, now)) return null;
-      await this.write(member, { [MARKERS.poolState]: 'resetting', ...NO_LEASE });
-      return { ...member, state: 'resetting', holder: null, leaseId: null, leasedAt: null, leaseExpiresAt: null };
+      const member = await this.stillExpired(seen, now);
+      return member === null ? null : this.markResetting(member);
     });
-  }
-
-  async exclusive<R>(run: () => Promise<R>): Promise<R> {
-    const lock = await this.locks.take(`pool:${this.pool}`, POOL_LOCK_WAIT_MS);
-    try {
-      return await run();
-    } finally {
-      await lock.release();
-    }
-  }
-
-  private async write(member: PoolMember, set: Record<string, string | null>): Promise<void> {
-    await perform(await this.backend.planSetMarkers({ vm: { name: member.name, id: member.id }, set }), { dryRun: false });
   }
 }
 

@@ -18,7 +18,7 @@ import { perform, type DryRunResult } from '../operations.js';
 import type { LockHolder } from '../lock.js';
 import type { RenderedPlan } from '../plan.js';
 import { MARKERS } from '../vm.js';
-import { current, type Lease, type LeaseTarget, type LockProvider, type PoolLedger } from './ledger.js';
+import { current, writeMarkers, type Lease, type LeaseTarget, type LockProvider, type PoolLedger } from './ledger.js';
 import { countStates, describeCounts, leaseExpired, membersOf, needsRepair, NO_LEASE, type PoolCounts, type PoolMember } from './members.js';
 import { freeMemberNames, GOLDEN_SNAPSHOT, memberCreateRequest, type PoolSpec } from './spec.js';
 
@@ -516,8 +516,8 @@ async function deleteMember(context: PoolContext, vm: { name: string; id: string
   }
 }
 
-async function setMarkers(context: PoolContext, vm: { name: string; id: string }, set: Record<string, string | null>): Promise<void> {
-  await perform(await context.backend.planSetMarkers({ vm, set }), { dryRun: false });
+function setMarkers(context: PoolContext, vm: { name: string; id: string }, set: Record<string, string | null>): Promise<void> {
+  return writeMarkers(context.backend, vm, set);
 }
 
 /** Work on a VM another ceso process is not at work on (skipped with LOCKED when it is). */

@@ -9,10 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import type { HostBackend } from '../backend.js';
 import { CesoError } from '../errors.js';
-import { perform } from '../operations.js';
-import { MARKERS } from '../vm.js';
-import { current, type Lease, type LeaseRequest, type LeaseTarget, type LockProvider, type PoolLedger } from './ledger.js';
-import { leaseExpired, leaseMarkers, membersOf, NO_LEASE, type PoolMember } from './members.js';
+import { current, MarkerLedger, type Lease, type LeaseRequest, type LeaseTarget, type LockProvider } from './ledger.js';
+import { leaseMarkers, type PoolMember } from './members.js';
 
 /** What the shared ledger needs of the state store (state/postgres.ts implements it). */
 export interface PoolLeaseStore {
@@ -25,23 +23,19 @@ export interface PoolLeaseStore {
   endPoolLease(request: { host: string; vmId: string; leaseId: string; onlyIfExpired?: boolean }): Promise<boolean>;
 }
 
-const POOL_LOCK_WAIT_MS = 120_000;
-
-export class SharedLedger implements PoolLedger {
+export class SharedLedger extends MarkerLedger {
   constructor(
-    private readonly backend: HostBackend,
-    private readonly pool: string,
+    backend: HostBackend,
+    pool: string,
     private readonly host: string,
     private readonly store: PoolLeaseStore,
-    private readonly locks: LockProvider,
-  ) {}
-
-  async members(): Promise<PoolMember[]> {
-    return membersOf(await this.backend.listMarkedVms(), this.pool);
+    locks: LockProvider,
+  ) {
+    super(backend, pool, locks);
   }
 
   async handOut(request: LeaseRequest, usable: (member: PoolMember) => boolean): Promise<Lease | null> {
-    const ready = (await this.members()).filter((member) => member.state === 'ready' && member.powerState === 'poweredOn' && usable(member));
+    const ready = await this.candidates(usable);
     if (ready.length === 0) return null;
     const leaseId = randomUUID();
     const claimed = await this.store.claimPoolVm({ host: this.host, pool: this.pool, candidates: ready.map(({ id, name }) => ({ id, name })), holder: request.holder, durationMs: request.durationMs, leaseId });
@@ -66,28 +60,13 @@ export class SharedLedger implements PoolLedger {
         details: { pool: this.pool, vm: member.name },
       });
     }
-    await this.write(member, { [MARKERS.poolState]: 'resetting', ...NO_LEASE });
-    return { ...member, state: 'resetting', holder: null, leaseId: null, leasedAt: null, leaseExpiresAt: null };
+    return this.markResetting(member);
   }
 
   async reclaim(seen: PoolMember, now: Date): Promise<PoolMember | null> {
-    const member = (await this.members()).find((candidate) => candidate.id === seen.id);
-    if (member === undefined || member.state !== 'leased' || member.leaseId !== seen.leaseId || !leaseExpired(member, now)) return null;
+    const member = await this.stillExpired(seen, now);
+    if (member === null) return null;
     if (member.leaseId !== null && !(await this.store.endPoolLease({ host: this.host, vmId: member.id, leaseId: member.leaseId, onlyIfExpired: true }))) return null;
-    await this.write(member, { [MARKERS.poolState]: 'resetting', ...NO_LEASE });
-    return { ...member, state: 'resetting', holder: null, leaseId: null, leasedAt: null, leaseExpiresAt: null };
-  }
-
-  async exclusive<R>(run: () => Promise<R>): Promise<R> {
-    const lock = await this.locks.take(`pool:${this.pool}`, POOL_LOCK_WAIT_MS);
-    try {
-      return await run();
-    } finally {
-      await lock.release();
-    }
-  }
-
-  private async write(member: PoolMember, set: Record<string, string | null>): Promise<void> {
-    await perform(await this.backend.planSetMarkers({ vm: { name: member.name, id: member.id }, set }), { dryRun: false });
+    return this.markResetting(member);
   }
 }
