@@ -527,6 +527,36 @@ export type RestoreOutcome = VmDetails & {
 
 // ---- how a path moves files (the building blocks of the plans) -----------------------------
 
+/**
+ * The backup a restore's reference names, read and checked (manifest, .vmx copy, descriptors),
+ * the same on both paths: `scan` lists the backups under a destination (or every datastore's).
+ */
+export async function findBackup(
+  host: Pick<BackupHost, 'listBackupFolder'> & { readFile(path: string): Promise<string | null> },
+  request: RestoreRequest,
+  scan: (destination: BackupDestination | undefined, vm: string | undefined) => Promise<ReadBackup[]>,
+): Promise<{ backup: ReadBackup & { manifest: BackupManifest }; vmxText: string }> {
+  const reference = request.backup;
+  let backup: ReadBackup;
+  if (reference.kind === 'path') {
+    const listing = await host.listBackupFolder(reference.path);
+    if (listing === null) throw new CesoError('BACKUP_NOT_FOUND', `no backup folder ${reference.path}`, { hint: 'ceso backup list shows the backups' });
+    backup = readBackup(listing, baseName(parentPath(reference.path)));
+  } else {
+    const found = await scan(request.destination, reference.vm);
+    backup = pickBackup(reference, found, request.destination === undefined ? 'the backups folder of any datastore' : destinationPath(request.destination));
+  }
+  const manifest = backup.manifest;
+  if (manifest === null) throw damagedError(backup, backupProblems(backup, new Map()));
+  const descriptors = new Map<string, string | null>();
+  for (const disk of manifest.disks) if (backup.files.has(disk.file)) descriptors.set(disk.file, await host.readFile(inFolder(backup.path, disk.file)));
+  const problems = backupProblems(backup, descriptors);
+  const vmxText = backup.files.has(manifest.config.file) ? await host.readFile(inFolder(backup.path, manifest.config.file)) : null;
+  if (vmxText === null && problems.length === 0) problems.push(`the configuration copy ${manifest.config.file} cannot be read`);
+  if (problems.length > 0) throw damagedError(backup, problems);
+  return { backup: { ...backup, manifest }, vmxText: vmxText as string };
+}
+
 /** One file or disk operation: what a plan shows, and how to carry it out. */
 export interface HostOp {
   action: StepAction;

@@ -12,7 +12,6 @@ import { reviewGuestinfo } from '../../cloudinit/review.js';
 import type { Mutation } from '../../core/backend.js';
 import {
   MANIFEST_FILE,
-  backupProblems,
   baseName,
   buildBackupPlan,
   buildRestorePlan,
@@ -26,7 +25,6 @@ import {
   inPlaceSpec,
   newVmVmx,
   parentPath,
-  pickBackup,
   readBackup,
   restoreSettings,
   treeOf,
@@ -48,6 +46,7 @@ import {
   type RestoreRequest,
   type RestoreTarget,
   type RestoreVmOps,
+  findBackup,
 } from '../../core/backup.js';
 import { CesoError } from '../../core/errors.js';
 import { assertNameFree, checkSpace, guestinfoFor, pickDatastore } from '../../core/provisioning.js';
@@ -402,29 +401,6 @@ export async function planBackup(client: VimClient, request: BackupRequest, opti
 
 const PLACEHOLDER_UUID = '00000000-0000-0000-0000-000000000000';
 
-/** The backup a reference names, read and checked (manifest, .vmx copy, descriptors). */
-async function findBackup(host: ApiBackupHost, storage: Storage, request: RestoreRequest): Promise<{ backup: ReadBackup & { manifest: NonNullable<ReadBackup['manifest']> }; vmxText: string }> {
-  const reference = request.backup;
-  let backup: ReadBackup;
-  if (reference.kind === 'path') {
-    const listing = await host.listBackupFolder(reference.path);
-    if (listing === null) throw new CesoError('BACKUP_NOT_FOUND', `no backup folder ${reference.path}`, { hint: 'ceso backup list shows the backups' });
-    backup = readBackup(listing, baseName(parentPath(reference.path)));
-  } else {
-    const found = await scanDestinations(host, storage, request.destination, reference.vm);
-    backup = pickBackup(reference, found, request.destination === undefined ? 'the backups folder of any datastore' : destinationPath(request.destination));
-  }
-  const manifest = backup.manifest;
-  if (manifest === null) throw damagedError(backup, backupProblems(backup, new Map()));
-  const descriptors = new Map<string, string | null>();
-  for (const disk of manifest.disks) if (backup.files.has(disk.file)) descriptors.set(disk.file, await host.readFile(inFolder(backup.path, disk.file)));
-  const problems = backupProblems(backup, descriptors);
-  const vmxText = backup.files.has(manifest.config.file) ? await host.readFile(inFolder(backup.path, manifest.config.file)) : null;
-  if (vmxText === null && problems.length === 0) problems.push(`the configuration copy ${manifest.config.file} cannot be read`);
-  if (problems.length > 0) throw damagedError(backup, problems);
-  return { backup: backup as ReadBackup & { manifest: typeof manifest }, vmxText: vmxText as string };
-}
-
 /** Every MAC the host's VMs use (a restored VM's static MAC must be new). */
 async function macsInUse(client: VimClient): Promise<{ macs: Set<string>; vms: Array<{ name: string; id: string }> }> {
   const { rootFolder } = await client.connect();
@@ -491,7 +467,7 @@ function vmOps(client: VimClient, placement: Placement, guestinfo?: (vm: { uuid:
 export async function planRestore(client: VimClient, request: RestoreRequest, options: RestoreOptions = {}): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }> {
   const storage = await readStorage(client);
   const host = new ApiBackupHost(client, storage);
-  const { backup, vmxText } = await findBackup(host, storage, request);
+  const { backup, vmxText } = await findBackup(host, request, (destination, vm) => scanDestinations(host, storage, destination, vm));
   const { manifest } = backup;
   const warnings: string[] = [];
   if (request.inPlace) {

@@ -13,7 +13,6 @@ import type { Mutation } from '../../core/backend.js';
 import {
   MANIFEST_FILE,
   assertRestorable,
-  backupProblems,
   baseName,
   buildBackupPlan,
   buildRestorePlan,
@@ -26,7 +25,6 @@ import {
   inPlaceSpec,
   newVmVmx,
   parentPath,
-  pickBackup,
   readBackup,
   restoreSettings,
   treeOf,
@@ -36,7 +34,6 @@ import {
   type BackupFolderListing,
   type BackupHost,
   type BackupListRequest,
-  type BackupManifest,
   type BackupOptions,
   type BackupOutcome,
   type BackupRequest,
@@ -48,6 +45,7 @@ import {
   type RestoreRequest,
   type RestoreTarget,
   type RestoreVmOps,
+  findBackup,
 } from '../../core/backup.js';
 import { CesoError } from '../../core/errors.js';
 import { assertNameFree, checkSpace, guestinfoFor, pickDatastore } from '../../core/provisioning.js';
@@ -317,28 +315,6 @@ export async function planBackup(context: SshContext, request: BackupRequest, op
 
 // ---- restore --------------------------------------------------------------------------------
 
-async function findBackup(host: SshBackupHost, datastores: readonly DatastoreSummary[], request: RestoreRequest): Promise<{ backup: ReadBackup & { manifest: BackupManifest }; vmxText: string }> {
-  const reference = request.backup;
-  let backup: ReadBackup;
-  if (reference.kind === 'path') {
-    const listing = await host.listBackupFolder(reference.path);
-    if (listing === null) throw new CesoError('BACKUP_NOT_FOUND', `no backup folder ${reference.path}`, { hint: 'ceso backup list shows the backups' });
-    backup = readBackup(listing, baseName(parentPath(reference.path)));
-  } else {
-    const found = await scanDestinations(host, datastores, request.destination, reference.vm);
-    backup = pickBackup(reference, found, request.destination === undefined ? 'the backups folder of any datastore' : destinationPath(request.destination));
-  }
-  const manifest = backup.manifest;
-  if (manifest === null) throw damagedError(backup, backupProblems(backup, new Map()));
-  const descriptors = new Map<string, string | null>();
-  for (const disk of manifest.disks) if (backup.files.has(disk.file)) descriptors.set(disk.file, await host.readFile(inFolder(backup.path, disk.file)));
-  const problems = backupProblems(backup, descriptors);
-  const vmxText = backup.files.has(manifest.config.file) ? await host.readFile(inFolder(backup.path, manifest.config.file)) : null;
-  if (vmxText === null && problems.length === 0) problems.push(`the configuration copy ${manifest.config.file} cannot be read`);
-  if (problems.length > 0) throw damagedError(backup, problems);
-  return { backup: { ...backup, manifest }, vmxText: vmxText as string };
-}
-
 function vmOps(context: SshContext, host: SshBackupHost): RestoreVmOps {
   const shell = context.shell;
   return {
@@ -386,7 +362,7 @@ function vmOps(context: SshContext, host: SshBackupHost): RestoreVmOps {
 export async function planRestore(context: SshContext, request: RestoreRequest, options: RestoreOptions = {}): Promise<Mutation<RestoreOutcome> & { target: RestoreTarget }> {
   const host = new SshBackupHost(context);
   const placement = await readPlacement(context);
-  const { backup, vmxText } = await findBackup(host, placement.datastores, request);
+  const { backup, vmxText } = await findBackup(host, request, (destination, vm) => scanDestinations(host, placement.datastores, destination, vm));
   const { manifest } = backup;
   const warnings: string[] = [];
   if (request.inPlace) {
